@@ -1,0 +1,267 @@
+//! The comparison with a baseline run: the plan's "CPU vs GPU" table, each metric side by side
+//! with its improvement factor.
+
+use serde::Serialize;
+
+use super::fmt;
+use super::model::{EndpointStats, ReportData};
+
+/// Which direction of a metric is an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Smaller is better (latency, errors, memory).
+    Lower,
+    /// Larger is better (throughput, cache hit rate).
+    Higher,
+    /// Shown side by side, not judged (e.g. GPU utilization, CPU use).
+    Neither,
+}
+
+/// How the current run compares with the baseline on one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// At least 2 % better.
+    Better,
+    /// At least 2 % worse.
+    Worse,
+    /// Within 2 %.
+    Same,
+    /// Not judged, or missing on one side.
+    Info,
+}
+
+/// One row of the comparison table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    /// Metric, e.g. `P95`.
+    pub metric: String,
+    /// What it is measured on: `all requests`, an endpoint, a stage.
+    pub scope: String,
+    /// Baseline value, formatted.
+    pub baseline: String,
+    /// Current value, formatted.
+    pub current: String,
+    /// Improvement factor: baseline/current for lower-is-better, current/baseline otherwise.
+    pub factor: Option<f64>,
+    /// The factor formatted (`3.2x`), or why there is none.
+    pub factor_text: String,
+    /// Better, worse, same or info.
+    pub outcome: Outcome,
+    /// Which direction is better.
+    pub better: Better,
+}
+
+/// Tolerance within which two values count as the same.
+const SAME_BAND: f64 = 0.02;
+
+fn row(
+    metric: &str,
+    scope: &str,
+    better: Better,
+    base: Option<f64>,
+    cur: Option<f64>,
+    show: &dyn Fn(f64) -> String,
+) -> Option<CompareRow> {
+    if base.is_none() && cur.is_none() {
+        return None;
+    }
+    let text = |v: Option<f64>| v.map(show).unwrap_or_else(|| "-".into());
+    let (factor, factor_text, outcome) = match (base, cur) {
+        (Some(b), Some(c)) => judge(better, b, c),
+        _ => (None, "not in both runs".into(), Outcome::Info),
+    };
+    Some(CompareRow {
+        metric: metric.into(),
+        scope: scope.into(),
+        baseline: text(base),
+        current: text(cur),
+        factor,
+        factor_text,
+        outcome,
+        better,
+    })
+}
+
+/// The improvement factor of `cur` over `base` and the verdict it gives.
+pub fn judge(better: Better, base: f64, cur: f64) -> (Option<f64>, String, Outcome) {
+    if base == cur {
+        return (Some(1.0), format_factor(1.0), outcome_of(better, 1.0));
+    }
+    // Lower is better: baseline / current; otherwise current / baseline.
+    let (num, den) = match better {
+        Better::Lower => (base, cur),
+        Better::Higher | Better::Neither => (cur, base),
+    };
+    if num > 0.0 && den > 0.0 {
+        let f = num / den;
+        return (Some(f), format_factor(f), outcome_of(better, f));
+    }
+    // One side is zero (values differ): only the direction can be told.
+    let which = if base == 0.0 { "baseline 0" } else { "now 0" };
+    match better {
+        Better::Neither => (None, format!("n/a ({which})"), Outcome::Info),
+        _ if num > 0.0 => (None, format!("better ({which})"), Outcome::Better),
+        _ => (None, format!("worse ({which})"), Outcome::Worse),
+    }
+}
+
+fn outcome_of(better: Better, factor: f64) -> Outcome {
+    if better == Better::Neither {
+        Outcome::Info
+    } else if factor >= 1.0 + SAME_BAND {
+        Outcome::Better
+    } else if factor <= 1.0 - SAME_BAND {
+        Outcome::Worse
+    } else {
+        Outcome::Same
+    }
+}
+
+/// `3.20x`, `0.85x`, `120x`.
+pub fn format_factor(f: f64) -> String {
+    if f >= 100.0 {
+        format!("{f:.0}x")
+    } else if f >= 10.0 {
+        format!("{f:.1}x")
+    } else {
+        format!("{f:.2}x")
+    }
+}
+
+fn latency_rows(
+    out: &mut Vec<CompareRow>,
+    scope: &str,
+    b: &EndpointStats,
+    c: &EndpointStats,
+    all: bool,
+) {
+    let lat = |m: &str, get: fn(&EndpointStats) -> Option<f64>| {
+        row(m, scope, Better::Lower, get(b), get(c), &fmt::us)
+    };
+    let mut rows = vec![lat("P50", |e| e.p50_us)];
+    if all {
+        rows.push(lat("P90", |e| e.p90_us));
+    }
+    rows.push(lat("P95", |e| e.p95_us));
+    rows.push(lat("P99", |e| e.p99_us));
+    if all {
+        rows.push(lat("max", |e| e.max_us));
+    }
+    rows.push(row(
+        "throughput",
+        scope,
+        Better::Higher,
+        b.throughput_rps,
+        c.throughput_rps,
+        &fmt::rps,
+    ));
+    rows.push(row(
+        "error rate",
+        scope,
+        Better::Lower,
+        b.error_rate(),
+        c.error_rate(),
+        &fmt::share,
+    ));
+    out.extend(rows.into_iter().flatten());
+}
+
+/// The comparison table of `current` against `baseline`.
+pub fn rows(current: &ReportData, baseline: &ReportData) -> Vec<CompareRow> {
+    let mut out = Vec::new();
+    match (baseline.overall_or_single(), current.overall_or_single()) {
+        (Some(b), Some(c)) => latency_rows(&mut out, "all requests", b, c, true),
+        _ => out.extend(row(
+            "throughput",
+            "all requests",
+            Better::Higher,
+            baseline.total_throughput_rps(),
+            current.total_throughput_rps(),
+            &fmt::rps,
+        )),
+    }
+    out.extend(row(
+        "cache hit rate",
+        "server cache",
+        Better::Higher,
+        baseline.cache.as_ref().and_then(|c| c.hit_rate),
+        current.cache.as_ref().and_then(|c| c.hit_rate),
+        &fmt::share,
+    ));
+    for c in &current.endpoints {
+        if let Some(b) = baseline.endpoint(&c.name) {
+            latency_rows(&mut out, &c.name, b, c, false);
+        }
+    }
+    for s in &current.stages {
+        if let Some(b) = baseline.stage(&s.stage) {
+            out.extend(row(
+                "P50",
+                &format!("stage {}", s.stage),
+                Better::Lower,
+                b.p50_us.or(b.mean_us),
+                s.p50_us.or(s.mean_us),
+                &fmt::us,
+            ));
+        }
+    }
+    out.extend(row(
+        "mean GPU utilization",
+        "GPU",
+        Better::Neither,
+        baseline.gpu.mean_utilization_pct(),
+        current.gpu.mean_utilization_pct(),
+        &fmt::pct,
+    ));
+    out.extend(row(
+        "peak GPU memory",
+        "GPU",
+        Better::Neither,
+        baseline.gpu.peak_memory_used_bytes().map(|b| b as f64),
+        current.gpu.peak_memory_used_bytes().map(|b| b as f64),
+        &|b| fmt::bytes(b as u64),
+    ));
+    out.extend(row(
+        "mean CPU",
+        "server process",
+        Better::Neither,
+        baseline.server.cpu_avg_pct,
+        current.server.cpu_avg_pct,
+        &fmt::pct,
+    ));
+    out.extend(row(
+        "peak RSS",
+        "server process",
+        Better::Lower,
+        baseline.server.peak_rss_bytes.map(|b| b as f64),
+        current.server.peak_rss_bytes.map(|b| b as f64),
+        &|b| fmt::bytes(b as u64),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors() {
+        let (f, t, o) = judge(Better::Lower, 2000.0, 500.0);
+        assert_eq!(f, Some(4.0));
+        assert_eq!(t, "4.00x");
+        assert_eq!(o, Outcome::Better);
+        let (f, _, o) = judge(Better::Higher, 100.0, 50.0);
+        assert_eq!(f, Some(0.5));
+        assert_eq!(o, Outcome::Worse);
+        let (_, _, o) = judge(Better::Higher, 100.0, 101.0);
+        assert_eq!(o, Outcome::Same);
+        let (f, t, o) = judge(Better::Lower, 0.0, 0.01);
+        assert_eq!(f, None);
+        assert_eq!(o, Outcome::Worse);
+        assert_eq!(t, "worse (baseline 0)");
+        let (_, _, o) = judge(Better::Neither, 10.0, 80.0);
+        assert_eq!(o, Outcome::Info);
+    }
+}

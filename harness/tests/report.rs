@@ -1,0 +1,285 @@
+//! The HTML report rendered from recorded `summary.json` files: every section, one inline SVG per
+//! chart, the "no NVIDIA GPU" box, the baseline comparison, the regression gate, `harness report
+//! A [B]`, escaping, and nothing loaded from outside the page.
+
+mod report_common;
+
+use harness::report;
+use report_common::{external_references, render_gpu_vs_cpu, summary, temp_dir};
+
+const SECTIONS: [&str; 7] = [
+    "id=\"verdict\"",
+    "id=\"run-facts\"",
+    "id=\"endpoints\"",
+    "id=\"latency\"",
+    "id=\"stages\"",
+    "id=\"gpu\"",
+    "id=\"server\"",
+];
+
+const CPU_CHARTS: [&str; 6] = [
+    "chart-latency-time",
+    "chart-throughput-time",
+    "chart-latency-distribution",
+    "chart-stages",
+    "chart-server-cpu",
+    "chart-server-rss",
+];
+const GPU_CHARTS: [&str; 2] = ["chart-gpu-util", "chart-gpu-memory"];
+
+/// The markup of the chart block with this id, up to the next chart block or section.
+fn chart_block<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<div class=\"chart\" id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no chart block {id}"));
+    let rest = &html[start + 1..];
+    let end = [rest.find("<div class=\"chart\""), rest.find("</section>")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(rest.len());
+    &html[start..start + 1 + end]
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn fixtures_are_harness_summaries() {
+    for name in ["report-phase2-cpu.json", "report-phase3-gpu.json"] {
+        let s = summary(name);
+        assert_eq!(s.schema_version, harness::summary::SCHEMA_VERSION);
+        assert!(s.overall.requests > 0, "{name}");
+    }
+}
+
+#[test]
+fn gpu_run_against_cpu_baseline_has_every_section_and_one_svg_per_chart() {
+    let dir = temp_dir("report-gpu");
+    let path = render_gpu_vs_cpu(&dir);
+    assert_eq!(path, dir.join("report.html"));
+    let html = std::fs::read_to_string(&path).unwrap();
+
+    for s in SECTIONS.iter().chain(["id=\"comparison\""].iter()) {
+        assert!(html.contains(s), "missing section {s}");
+    }
+    for id in CPU_CHARTS.iter().chain(GPU_CHARTS.iter()) {
+        let block = chart_block(&html, id);
+        assert_eq!(
+            count(block, "<svg"),
+            1,
+            "chart {id} must hold exactly one <svg>"
+        );
+        assert_eq!(count(block, "</svg>"), 1, "chart {id}");
+    }
+    assert_eq!(count(&html, "<svg"), CPU_CHARTS.len() + GPU_CHARTS.len());
+    assert!(!html.contains("id=\"no-gpu\""));
+
+    // Verdict and thresholds.
+    assert!(html.contains("badge pass"));
+    for rule in [
+        "search.p95 &lt; 0.5ms",
+        "throughput &gt; 500/s",
+        "gpu_util &gt;= 60%",
+    ] {
+        assert!(html.contains(rule), "threshold {rule}");
+    }
+    // Run facts.
+    for fact in [
+        "phase3: GPU (scenarios/phase3.toml)",
+        "closed loop, 50 virtual users (goose 0.19)",
+        "bun-types@1.3.14: 332 files, 1,543 chunks",
+        "Intel(R) Xeon(R) Platinum 8480+, 16 logical cores (8 physical)",
+        "1 x NVIDIA H100 80GB HBM3 (80 GiB)",
+        "4f1c2ab9d03e",
+        "3 m 0 s measured, after 10 s of warm-up",
+    ] {
+        assert!(html.contains(fact), "fact {fact:?}");
+    }
+    // Endpoints with percentiles, cached and uncached apart.
+    for row in [
+        "<td>search</td>",
+        "<td>query</td>",
+        "<td>health</td>",
+        "search: cache hits",
+        "search: cache misses",
+        "all requests",
+    ] {
+        assert!(html.contains(row), "endpoint row {row}");
+    }
+    // Stage table.
+    for stage in [
+        "<td>embed</td>",
+        "<td>search</td>",
+        "<td>generate</td>",
+        "<td>cache</td>",
+    ] {
+        assert!(html.contains(stage), "stage {stage}");
+    }
+    // The CPU vs GPU table: side by side with improvement factors, colored.
+    assert!(html.contains("CPU vs GPU: phase2 \u{2192} phase3"));
+    assert!(html.contains("phase2 \u{b7} CPU (baseline)"));
+    assert!(count(&html, "class=\"num better\"") >= 10);
+    assert!(html.contains("Regression gate passed"));
+    // P50 of all requests went from 1.21 ms to 168 us: 7.2x.
+    assert!(html.contains("7.20x"), "P50 improvement factor");
+
+    let refs = external_references(&html);
+    assert!(refs.is_empty(), "the report must load nothing: {refs:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cpu_run_alone_shows_the_no_gpu_box_and_the_failed_threshold() {
+    let dir = temp_dir("report-cpu");
+    let s = summary("report-phase2-cpu.json");
+    let path = report::write_report(&dir, &s, None).unwrap();
+    let html = std::fs::read_to_string(path).unwrap();
+
+    for s in SECTIONS {
+        assert!(html.contains(s), "missing section {s}");
+    }
+    assert!(!html.contains("id=\"comparison\""));
+    for id in CPU_CHARTS {
+        assert_eq!(count(chart_block(&html, id), "<svg"), 1, "chart {id}");
+    }
+    assert_eq!(count(&html, "<svg"), CPU_CHARTS.len());
+    assert!(html.contains("id=\"no-gpu\""));
+    assert!(html.contains("No NVIDIA GPU detected"));
+    assert!(html.contains("libnvidia-ml.so: cannot open shared object file"));
+
+    assert!(html.contains("badge fail"));
+    assert!(html.contains("1 of 6 thresholds failed: search.p95 &lt; 2ms"));
+    assert!(html.contains("Exit code 1."));
+    assert!(html.contains("<span class=\"status fail\">fail</span>"));
+    assert_eq!(count(&html, "<span class=\"status pass\">pass</span>"), 5);
+    assert!(html.contains("Response cache over the measured window: hit rate 81.2 %"));
+    assert!(external_references(&html).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn regression_gate_compares_p95_and_throughput() {
+    let cpu = summary("report-phase2-cpu.json");
+    let gpu = summary("report-phase3-gpu.json");
+    // The GPU run is far better than the CPU baseline: no finding at any limit.
+    assert!(
+        report::regression::check(&gpu, &cpu, 0.0)
+            .unwrap()
+            .is_empty()
+    );
+    // The other way round both P95 and throughput regress, overall and per endpoint.
+    let findings = report::regression::check(&cpu, &gpu, 10.0).unwrap();
+    let overall: Vec<_> = findings.iter().filter(|f| f.scope == "overall").collect();
+    assert_eq!(overall.len(), 2, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.scope == "search" && f.metric == report::regression::RegressionMetric::P95)
+    );
+    assert!(findings.iter().all(|f| f.worse_pct > 10.0));
+    // A run against itself never regresses.
+    assert!(
+        report::regression::check(&cpu, &cpu, 0.0)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(report::regression::parse_percent("10%").unwrap(), 10.0);
+
+    // With a limit, the comparison shows the gate and the verdict fails on it.
+    let options = report::ReportOptions {
+        max_regression_pct: Some(10.0),
+        generated_at: None,
+    };
+    let html = report::render_html(
+        &report::data_of(&cpu).unwrap(),
+        Some(&report::data_of(&gpu).unwrap()),
+        &options,
+    )
+    .unwrap();
+    assert!(html.contains("Regression gate failed (limit 10 %)"));
+    assert!(html.contains("P95 of overall regressed"));
+    assert!(html.contains("the regression gate failed against the baseline"));
+    assert!(count(&html, "class=\"num worse\"") >= 10);
+}
+
+#[test]
+fn report_command_renders_one_run_or_compares_two() {
+    let root = temp_dir("report-cli");
+    let (a, b) = (root.join("phase3-run"), root.join("phase2-run"));
+    for (dir, fixture) in [
+        (&a, "report-phase3-gpu.json"),
+        (&b, "report-phase2-cpu.json"),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::copy(
+            report_common::fixtures().join(fixture),
+            dir.join("summary.json"),
+        )
+        .unwrap();
+    }
+    // One run: report.html next to its summary.
+    let one = report::render_cli(&a, None, None).unwrap();
+    assert_eq!(one, a.join("report.html"));
+    assert!(
+        !std::fs::read_to_string(&one)
+            .unwrap()
+            .contains("id=\"comparison\"")
+    );
+    // Two runs, given as a folder and a file.
+    let two = report::render_cli(&a, Some(&b.join("summary.json")), None).unwrap();
+    assert_eq!(two, a.join("report-vs-phase2.html"));
+    assert!(
+        std::fs::read_to_string(&two)
+            .unwrap()
+            .contains("id=\"comparison\"")
+    );
+    // --out as a file and as a folder.
+    let out = root.join("out/cmp.html");
+    assert_eq!(report::render_cli(&a, Some(&b), Some(&out)).unwrap(), out);
+    assert!(out.is_file());
+    let out_dir = root.join("outdir");
+    assert_eq!(
+        report::render_cli(&a, None, Some(&out_dir)).unwrap(),
+        out_dir.join("report.html")
+    );
+    // A folder without a summary is a clear error.
+    let err = report::render_cli(&root, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no summary.json"), "{err}");
+    // The default baseline: the latest phase1 run under reports/out/ (none here).
+    assert!(report::baseline::find_latest(&root, "phase1", None).is_none());
+    assert_eq!(
+        report::baseline::find_latest(&root, "phase2", None).unwrap(),
+        b.join("summary.json")
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_bare_summary_renders_with_gaps_marked_and_text_escaped() {
+    let value = serde_json::json!({
+        "schema_version": 1,
+        "scenario": { "name": "smoke", "description": "<script>alert(1)</script>" },
+        "verdict": { "passed": false, "exit_code": 1, "failures": ["no requests were made"] },
+        "thresholds": [],
+    });
+    let html = report::render_html(
+        &report::ReportData::from_json(&value),
+        None,
+        &report::ReportOptions::default(),
+    )
+    .unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<script"));
+    assert!(html.contains("No requests were recorded in this run."));
+    assert!(html.contains("No per-second latency series was recorded in this run."));
+    assert!(html.contains("No NVIDIA GPU detected"));
+    assert!(html.contains("No requests were made"));
+    assert_eq!(count(&html, "<svg"), 0);
+    for s in SECTIONS {
+        assert!(html.contains(s), "missing section {s}");
+    }
+}
