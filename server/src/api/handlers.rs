@@ -1,0 +1,391 @@
+//! The endpoints. Each reads top to bottom as the request's path:
+//! validate -> cache lookup -> embed -> search -> [generate] -> cache store.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+
+use super::cache::normalize_text;
+use super::error::{ApiError, ApiJson};
+use super::timing::StageTimings;
+use crate::backend::{BackendInfo, BackendState};
+use crate::ingest::IngestSummary;
+use crate::state::AppState;
+use crate::store::{Hit, SearchFilter};
+
+/// Longest accepted query or question, in characters.
+const MAX_QUERY_CHARS: usize = 2_000;
+
+/// `POST /v1/search` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// What to look for.
+    pub query: String,
+    /// How many hits, 1..=50 (default 5).
+    #[serde(default = "default_search_k")]
+    pub top_k: usize,
+    /// Optional restriction.
+    #[serde(default)]
+    pub filter: SearchFilter,
+}
+
+fn default_search_k() -> usize {
+    5
+}
+
+/// `POST /v1/search` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Hits, best first.
+    pub hits: Vec<Hit>,
+    /// Whether this came from the cache.
+    pub cached: bool,
+}
+
+/// `POST /v1/query` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// The question.
+    pub question: String,
+    /// Passages retrieved for the answer, 1..=10 (default 3).
+    #[serde(default = "default_query_k")]
+    pub top_k: usize,
+}
+
+fn default_query_k() -> usize {
+    3
+}
+
+/// A passage an answer was written from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    /// Similarity to the question.
+    pub score: f32,
+    /// Document path.
+    pub path: String,
+    /// Document title.
+    pub title: String,
+    /// Section heading trail.
+    pub heading: String,
+}
+
+/// `POST /v1/query` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryResponse {
+    /// The generated answer.
+    pub answer: String,
+    /// Passages given to the model.
+    pub sources: Vec<Source>,
+    /// Whether this came from the cache.
+    pub cached: bool,
+    /// Tokens generated.
+    pub tokens: u32,
+}
+
+/// `POST /v1/ingest` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestRequest {
+    /// A folder on the server's machine.
+    pub path: PathBuf,
+}
+
+fn validate_text(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` must not be empty"
+        )));
+    }
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` is longer than {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_k(k: usize, max: usize) -> Result<(), ApiError> {
+    if !(1..=max).contains(&k) {
+        return Err(ApiError::bad_request(format!(
+            "`top_k` must be between 1 and {max}, got {k}"
+        )));
+    }
+    Ok(())
+}
+
+fn with_timing<T: Serialize>(timings: &StageTimings, body: T) -> (HeaderMap, Json<T>) {
+    let mut headers = HeaderMap::new();
+    headers.insert("server-timing", timings.header());
+    (headers, Json(body))
+}
+
+/// `POST /v1/search`: nearest passages to a query.
+pub async fn search(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    validate_text("query", &req.query)?;
+    validate_k(req.top_k, 50)?;
+    let mut timings = StageTimings::new();
+    let key = format!(
+        "{}\0{}\0{}",
+        req.top_k,
+        req.filter
+            .path_prefix
+            .as_deref()
+            .map(crate::store::normalize_prefix)
+            .unwrap_or_default(),
+        normalize_text(&req.query)
+    );
+
+    let t = Instant::now();
+    if let Some(hit) = state.search_cache.get(&key).await {
+        timings.record("cache", t, Some("hit"));
+        let mut response = (*hit).clone();
+        response.cached = true;
+        return Ok(with_timing(&timings, response));
+    }
+    timings.record("cache", t, Some("miss"));
+
+    let t = Instant::now();
+    let vector = state.embedder.embed_query(&req.query).await?;
+    timings.record("embed", t, None);
+
+    let t = Instant::now();
+    let hits = state.store.search(vector, req.top_k, &req.filter).await?;
+    timings.record("search", t, None);
+
+    let response = SearchResponse {
+        hits,
+        cached: false,
+    };
+    state.search_cache.insert(key, response.clone()).await;
+    Ok(with_timing(&timings, response))
+}
+
+/// `POST /v1/query`: an answer written from the best passages.
+pub async fn query(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<QueryRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    validate_text("question", &req.question)?;
+    validate_k(req.top_k, 10)?;
+    let Some(generator) = state.generator.clone() else {
+        return Err(ApiError::unavailable(
+            "answer generation is disabled on this server ([generator] backend = \"disabled\"); \
+             use /v1/search, or start it with a generator",
+        ));
+    };
+    let mut timings = StageTimings::new();
+    let key = format!("{}\0{}", req.top_k, normalize_text(&req.question));
+
+    let t = Instant::now();
+    if let Some(hit) = state.query_cache.get(&key).await {
+        timings.record("cache", t, Some("hit"));
+        let mut response = (*hit).clone();
+        response.cached = true;
+        return Ok(with_timing(&timings, response));
+    }
+    timings.record("cache", t, Some("miss"));
+
+    // Take a place in the generator's queue before spending anything: when it is full the
+    // client is told at once (429) instead of waiting behind minutes of work.
+    let _place = state
+        .generate_queue
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::too_many(
+                "the answer generator is at capacity ([generator] max_queue requests waiting); \
+             retry later",
+            )
+        })?;
+    metrics::gauge!("ragbench_generate_queue_depth").increment(1.0);
+    let _depth = scopeguard(|| metrics::gauge!("ragbench_generate_queue_depth").decrement(1.0));
+
+    let t = Instant::now();
+    let vector = state.embedder.embed_query(&req.question).await?;
+    timings.record("embed", t, None);
+
+    let t = Instant::now();
+    let hits = state
+        .store
+        .search(vector, req.top_k, &SearchFilter::default())
+        .await?;
+    timings.record("search", t, None);
+
+    let t = Instant::now();
+    let generation = generator.generate(&req.question, &hits).await?;
+    timings.record("generate", t, None);
+    metrics::counter!("ragbench_generated_tokens_total").increment(u64::from(generation.tokens));
+
+    let response = QueryResponse {
+        answer: generation.text,
+        sources: hits
+            .into_iter()
+            .take(generation.passages_used)
+            .map(|h| Source {
+                score: h.score,
+                path: h.path,
+                title: h.title,
+                heading: h.heading,
+            })
+            .collect(),
+        cached: false,
+        tokens: generation.tokens,
+    };
+    state.query_cache.insert(key, response.clone()).await;
+    Ok(with_timing(&timings, response))
+}
+
+/// `POST /v1/ingest`: ingests a folder on the server's machine.
+pub async fn ingest(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<IngestRequest>,
+) -> Result<Json<IngestSummary>, ApiError> {
+    let summary = state.ingestor.ingest_dir(&req.path, false).await?;
+    metrics::gauge!("ragbench_vectors").set(summary.vectors as f64);
+    tracing::info!(
+        files = summary.files,
+        chunks = summary.chunks,
+        skipped = summary.skipped.len(),
+        seconds = summary.seconds,
+        "ingested {}",
+        req.path.display()
+    );
+    Ok(Json(summary))
+}
+
+/// `GET /health` body.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// green: serving with data; yellow: serving, collection empty; red: a backend is down.
+    pub status: String,
+    /// Whether the collection exists.
+    pub collection_exists: bool,
+    /// Vectors stored.
+    pub vectors: u64,
+    /// Each stage's backend.
+    pub backends: Backends,
+    /// Server version.
+    pub version: String,
+}
+
+/// The backends behind each stage.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Backends {
+    /// The embedding stage.
+    pub embedder: BackendInfoView,
+    /// The vector store.
+    pub store: BackendInfoView,
+    /// The generator.
+    pub generator: BackendInfoView,
+}
+
+/// [`BackendInfo`] as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackendInfoView {
+    /// Backend name.
+    pub name: String,
+    /// up, down or disabled.
+    pub state: String,
+    /// Model, path or URL.
+    pub detail: String,
+}
+
+impl From<BackendInfo> for BackendInfoView {
+    fn from(b: BackendInfo) -> Self {
+        let state = match b.state {
+            BackendState::Up => "up",
+            BackendState::Down => "down",
+            BackendState::Disabled => "disabled",
+        };
+        Self {
+            name: b.name,
+            state: state.into(),
+            detail: b.detail,
+        }
+    }
+}
+
+/// `GET /health`: 200 when green or yellow, 503 when red.
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let mut store_info = state.store.info();
+    let vectors = match state.store.count().await {
+        Ok(n) => n,
+        Err(e) => {
+            store_info.state = BackendState::Down;
+            store_info.detail = e.to_string();
+            0
+        }
+    };
+    metrics::gauge!("ragbench_vectors").set(vectors as f64);
+    let generator = match &state.generator {
+        Some(g) => g.info(),
+        None => BackendInfo {
+            name: "none".into(),
+            state: BackendState::Disabled,
+            detail: "answer generation disabled by configuration".into(),
+        },
+    };
+    let embedder = state.embedder.info();
+    let down = [&embedder, &store_info, &generator]
+        .iter()
+        .any(|b| b.state == BackendState::Down);
+    let status = if down {
+        "red"
+    } else if vectors == 0 {
+        "yellow"
+    } else {
+        "green"
+    };
+    let body = Health {
+        status: status.into(),
+        collection_exists: state.store.collection_exists(),
+        vectors,
+        backends: Backends {
+            embedder: embedder.into(),
+            store: store_info.into(),
+            generator: generator.into(),
+        },
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let code = if down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(body))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Runs `f` when dropped (on every exit path of a handler).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -1,0 +1,70 @@
+//! The HTTP API: routes, middleware order, and the server loop.
+
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod handlers;
+pub mod timing;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use self::error::ApiError;
+use crate::state::AppState;
+
+/// Builds the router. Layers run outside-in: panic guard -> request metrics -> body limit ->
+/// (for `/v1/*`) JWT -> handler.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let v1 = Router::new()
+        .route("/v1/search", post(handlers::search))
+        .route("/v1/query", post(handlers::query))
+        .route("/v1/ingest", post(handlers::ingest))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_jwt,
+        ));
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/metrics", get(handlers::metrics))
+        .merge(v1)
+        .fallback(|| async {
+            ApiError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                code: "not_found",
+                message:
+                    "no such endpoint: see /health, /metrics, /v1/search, /v1/query, /v1/ingest"
+                        .into(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(record_request))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("the request handler panicked; the server keeps running")
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+/// Counts requests and records their latency per route and status.
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let secs = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("ragbench_http_request_duration_seconds", "route" => route.clone())
+        .record(secs);
+    metrics::counter!("ragbench_http_requests_total", "route" => route, "status" => status)
+        .increment(1);
+    response
+}

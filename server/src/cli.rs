@@ -1,0 +1,235 @@
+//! The command line: `serve`, `ingest`, `assets`, `config`. `main.rs` is only `run(Cli::parse())`,
+//! so the harness can start the same server from its own binary.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::assets::AssetCache;
+use crate::config::{Config, GeneratorBackend};
+use crate::state::{AppState, Pipeline};
+
+/// The configuration keys, shown by `--help` and kept in step with `config.rs`.
+pub const CONFIG_HELP: &str = "\
+CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>__<KEY>):
+  [server]    listen = \"127.0.0.1:8080\"      address to bind (env RAGBENCH_LISTEN)
+              data_dir = \"ragbench-data\"     vector store and state (env RAGBENCH_DATA_DIR)
+              body_limit_bytes = 65536         larger request bodies get 413
+  [auth]      jwt_secret                       HS256 secret, required (env RAGBENCH_JWT_SECRET)
+              leeway_secs = 0                  clock skew tolerated on `exp`
+  [cache]     enabled = true, max_entries = 10000, ttl_secs = 600
+  [assets]    cache_dir                        fetched models/corpus (env RAGBENCH_CACHE,
+                                               default ~/.cache/ragbench)
+  [embedder]  backend = \"fastembed\"          all-MiniLM-L6-v2 on ONNX Runtime (CPU)
+              model_onnx, tokenizer_dir        your own model files instead of the cached ones
+              ort_library                      libonnxruntime.so (or env ORT_DYLIB_PATH)
+              threads, batch_size = 32, max_length = 512
+  [store]     backend = \"edge\"               Qdrant engine in process, under data_dir/qdrant
+              collection = \"documentation\", hnsw_m = 16, hnsw_ef_construct = 100,
+              indexing_threshold_kb = 100, hnsw_ef
+  [generator] backend = \"llama\" | \"disabled\"  SmolLM2-135M-Instruct through llama.cpp
+              model_path                       your own GGUF file
+              max_tokens = 128, temperature = 0.0, seed = 42, context_tokens = 2048,
+              context_budget_tokens = 768, threads, max_queue = 8 (then 429),
+              system_prompt, prompt_template (with {context} and {question})
+  [ingest]    chunk_tokens = 512, overlap_tokens = 64";
+
+/// ragbench's reference RAG server: markdown docs in, answers with sources out.
+#[derive(Debug, Parser)]
+#[command(name = "ragbench-server", version, after_long_help = CONFIG_HELP)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, defaults plus RAGBENCH_* variables apply.
+    #[arg(long, global = true, env = "RAGBENCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Folder for the vector store (overrides [server] data_dir).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API until SIGTERM or ctrl-c.
+    Serve {
+        /// Address to bind (overrides [server] listen); port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Start without the answer generator (/v1/query answers 503).
+        #[arg(long)]
+        no_generator: bool,
+        /// Shut down when standard input closes: a parent process (the harness, a test) that
+        /// dies cannot leave the server running.
+        #[arg(long, hide = true)]
+        exit_on_stdin_close: bool,
+    },
+    /// Ingest a folder of .md/.mdx files into the vector store, then exit.
+    Ingest {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// Fetch and verify every model and corpus asset, and print where they are.
+    Assets,
+    /// Print the effective configuration (secret redacted).
+    Config,
+}
+
+/// Runs a parsed command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        cfg.server.data_dir = dir;
+    }
+    init_tracing();
+    match cli.command {
+        Command::Serve {
+            listen,
+            no_generator,
+            exit_on_stdin_close,
+        } => {
+            if let Some(listen) = listen {
+                cfg.server.listen = listen;
+            }
+            if no_generator {
+                cfg.generator.backend = GeneratorBackend::Disabled;
+            }
+            runtime()?.block_on(serve(cfg, exit_on_stdin_close))
+        }
+        Command::Ingest { dir } => runtime()?.block_on(ingest(cfg, dir)),
+        Command::Assets => {
+            let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
+            for (what, path) in assets.fetch_all()? {
+                println!("{what}: {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Config => {
+            if cfg.auth.jwt_secret.is_some() {
+                cfg.auth.jwt_secret = Some("<redacted>".into());
+            }
+            print!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+    // A second init (the harness may call run() twice in tests) is harmless.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Installs the Prometheus recorder with buckets fine enough for sub-millisecond stages.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    const BUCKETS: &[f64] = &[
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), BUCKETS)?
+        .install_recorder()
+        .context("installing the Prometheus recorder")
+}
+
+async fn serve(cfg: Config, exit_on_stdin_close: bool) -> anyhow::Result<()> {
+    let metrics = install_metrics()?;
+    let addr: SocketAddr = cfg.server.listen.parse().with_context(|| {
+        format!(
+            "[server] listen = {:?} is not a socket address like 127.0.0.1:8080",
+            cfg.server.listen
+        )
+    })?;
+    let state = AppState::build(&cfg, metrics)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another process using it?"))?;
+    let local = listener.local_addr()?;
+    // The harness waits for exactly this line.
+    println!("ragbench-server listening on http://{local}");
+    std::io::stdout().flush()?;
+    tracing::info!(%local, "serving");
+    let app = crate::api::router(state, cfg.server.body_limit_bytes);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal(exit_on_stdin_close))
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal(exit_on_stdin_close: bool) {
+    let stdin_closed = async move {
+        if !exit_on_stdin_close {
+            return std::future::pending::<()>().await;
+        }
+        // A blocking read on its own thread: tokio's stdin would hold a runtime worker.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while std::io::Read::read(&mut stdin, &mut sink).is_ok_and(|n| n > 0) {}
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        tracing::info!("standard input closed: shutting down");
+    };
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+        _ = stdin_closed => {},
+    }
+}
+
+async fn ingest(cfg: Config, dir: PathBuf) -> anyhow::Result<()> {
+    let pipeline = Pipeline::load(&cfg, &cfg.server.data_dir)?;
+    let summary = pipeline
+        .ingestor
+        .ingest_dir(&dir, std::io::stderr().is_terminal())
+        .await?;
+    println!(
+        "ingested {} files, {} chunks in {:.1} s ({:.1} chunks/s); {} stale removed; \
+         {} vectors in the collection; {} skipped",
+        summary.files,
+        summary.chunks,
+        summary.seconds,
+        summary.chunks_per_sec,
+        summary.deleted,
+        summary.vectors,
+        summary.skipped.len()
+    );
+    for s in &summary.skipped {
+        println!("  skipped {}: {}", s.path, s.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,474 @@
+//! Server configuration: one TOML file, then `RAGBENCH_*` environment overrides.
+//!
+//! Every key can be set from the environment as `RAGBENCH_<SECTION>__<KEY>` (for example
+//! `RAGBENCH_CACHE__TTL_SECS=60`), so a container or a CI job can change one value without a
+//! file. A few keys people set all the time have short names too: `RAGBENCH_JWT_SECRET`,
+//! `RAGBENCH_LISTEN`, `RAGBENCH_DATA_DIR` and `RAGBENCH_CACHE` (the asset cache).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem, reported with what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file (or an override) is not valid for the schema.
+    #[error("invalid configuration in {origin}: {message}")]
+    Invalid {
+        /// The file, or "environment" for overrides.
+        origin: String,
+        /// What toml/serde said, with line and column where known.
+        message: String,
+    },
+    /// An environment override names no known section.
+    #[error(
+        "environment variable {var}: expected RAGBENCH_<SECTION>__<KEY> with a section of \
+         server, auth, cache, assets, embedder, store, generator, ingest"
+    )]
+    BadOverride {
+        /// The variable's name.
+        var: String,
+    },
+}
+
+/// The whole server configuration. Each section has working defaults, so an empty file is valid.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener, data folder, limits.
+    pub server: ServerConfig,
+    /// JWT verification.
+    pub auth: AuthConfig,
+    /// The response cache.
+    pub cache: CacheConfig,
+    /// Where fetched models and corpora are kept.
+    pub assets: AssetsConfig,
+    /// The embedding stage.
+    pub embedder: EmbedderConfig,
+    /// The vector store stage.
+    pub store: StoreConfig,
+    /// The answer generation stage.
+    pub generator: GeneratorConfig,
+    /// Markdown chunking.
+    pub ingest: IngestConfig,
+}
+
+/// `[server]`: where to listen and how much to accept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Socket address to bind, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub listen: String,
+    /// Folder for the vector store and other state.
+    pub data_dir: PathBuf,
+    /// Largest accepted request body in bytes; larger gets 413.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("ragbench-data"),
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[auth]`: HS256 JWT verification on `/v1/*`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Shared HS256 secret. Required to serve; never logged.
+    pub jwt_secret: Option<String>,
+    /// Seconds of clock skew tolerated on `exp`.
+    pub leeway_secs: u64,
+}
+
+// The secret must never reach a log line, so Debug is written by hand.
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
+}
+
+/// `[cache]`: the response cache in front of search and query.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Turn the cache off entirely (every request is a miss).
+    pub enabled: bool,
+    /// Most entries kept.
+    pub max_entries: u64,
+    /// Seconds an entry lives.
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_entries: 10_000,
+            ttl_secs: 600,
+        }
+    }
+}
+
+/// `[assets]`: the cache of fetched models and corpora.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssetsConfig {
+    /// Cache folder; default `$RAGBENCH_CACHE` or `~/.cache/ragbench`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Which embedding backend runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderBackend {
+    /// fastembed on ONNX Runtime (CPU), all-MiniLM-L6-v2.
+    #[default]
+    Fastembed,
+}
+
+/// `[embedder]`: the query and passage embedding model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedderConfig {
+    /// The backend.
+    pub backend: EmbedderBackend,
+    /// ONNX model file; default: the cached int8 all-MiniLM-L6-v2.
+    pub model_onnx: Option<PathBuf>,
+    /// Folder with tokenizer.json, config.json, special_tokens_map.json, tokenizer_config.json.
+    pub tokenizer_dir: Option<PathBuf>,
+    /// ONNX Runtime shared library; default `ORT_DYLIB_PATH` or the cached one.
+    pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads; default: all cores.
+    pub threads: Option<usize>,
+    /// Passages per batch during ingestion.
+    pub batch_size: usize,
+    /// Longest input in tokens; longer is truncated.
+    pub max_length: usize,
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        Self {
+            backend: EmbedderBackend::Fastembed,
+            model_onnx: None,
+            tokenizer_dir: None,
+            ort_library: None,
+            threads: None,
+            batch_size: 32,
+            max_length: 512,
+        }
+    }
+}
+
+/// Which vector store backend runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// qdrant-edge: Qdrant's engine in process, on disk under `data_dir`.
+    #[default]
+    Edge,
+}
+
+/// `[store]`: the vector collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The backend.
+    pub backend: StoreBackend,
+    /// Collection name.
+    pub collection: String,
+    /// HNSW graph degree.
+    pub hnsw_m: usize,
+    /// HNSW build-time beam width.
+    pub hnsw_ef_construct: usize,
+    /// Build the HNSW index once a segment holds this many KB of vectors. The engine's default
+    /// (~10 MB) would leave a documentation corpus brute-force forever, so ours is small.
+    pub indexing_threshold_kb: usize,
+    /// HNSW search-time beam width; default: the engine's.
+    pub hnsw_ef: Option<usize>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Edge,
+            collection: "documentation".into(),
+            hnsw_m: 16,
+            hnsw_ef_construct: 100,
+            indexing_threshold_kb: 100,
+            hnsw_ef: None,
+        }
+    }
+}
+
+/// Which generator backend runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorBackend {
+    /// A local GGUF model through llama.cpp (SmolLM2-135M-Instruct by default).
+    #[default]
+    Llama,
+    /// No generator: `/v1/query` answers 503, `/v1/search` works.
+    Disabled,
+}
+
+/// `[generator]`: answers from retrieved context.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// The backend.
+    pub backend: GeneratorBackend,
+    /// GGUF model file; default: the cached SmolLM2-135M-Instruct Q4_1.
+    pub model_path: Option<PathBuf>,
+    /// Most new tokens per answer.
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 is greedy (deterministic).
+    pub temperature: f32,
+    /// Seed for sampling when temperature > 0.
+    pub seed: u32,
+    /// Context window of the model in tokens.
+    pub context_tokens: u32,
+    /// Most prompt tokens spent on retrieved passages; passages past it are cut.
+    pub context_budget_tokens: u32,
+    /// Threads for llama.cpp; default: all cores (more than cores slows it down 4x).
+    pub threads: Option<usize>,
+    /// Requests allowed to wait for the generator before new ones get 429.
+    pub max_queue: usize,
+    /// System message.
+    pub system_prompt: String,
+    /// User message; `{context}` and `{question}` are replaced.
+    pub prompt_template: String,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            backend: GeneratorBackend::Llama,
+            model_path: None,
+            max_tokens: 128,
+            temperature: 0.0,
+            seed: 42,
+            context_tokens: 2048,
+            context_budget_tokens: 768,
+            threads: None,
+            max_queue: 8,
+            system_prompt: "You answer questions about software documentation. Use only the \
+                            documentation excerpts given. Be brief."
+                .into(),
+            prompt_template: "Documentation excerpts:\n{context}\n\nQuestion: {question}".into(),
+        }
+    }
+}
+
+/// `[ingest]`: how markdown is cut into passages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Passage size in embedding-model tokens.
+    pub chunk_tokens: usize,
+    /// Tokens repeated between consecutive passages of one section.
+    pub overlap_tokens: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            chunk_tokens: 512,
+            overlap_tokens: 64,
+        }
+    }
+}
+
+/// Short environment names for the keys set most often.
+const SHORTCUTS: &[(&str, &str, &str)] = &[
+    ("RAGBENCH_JWT_SECRET", "auth", "jwt_secret"),
+    ("RAGBENCH_LISTEN", "server", "listen"),
+    ("RAGBENCH_DATA_DIR", "server", "data_dir"),
+    ("RAGBENCH_CACHE", "assets", "cache_dir"),
+];
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "auth",
+    "cache",
+    "assets",
+    "embedder",
+    "store",
+    "generator",
+    "ingest",
+];
+
+impl Config {
+    /// Loads `path` (if given), then applies the process environment's overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, so tests need not touch the process's.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                        origin: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "defaults".to_string()),
+        };
+        let mut overridden = false;
+        for (var, value) in env {
+            let Some((section, key)) = override_target(&var)? else {
+                continue;
+            };
+            // Shortcut keys are all strings: a numeric secret must stay a string.
+            let value = if SHORTCUTS.iter().any(|(name, _, _)| *name == var) {
+                toml::Value::String(value)
+            } else {
+                parse_env_value(&value)
+            };
+            let section_table = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = section_table {
+                t.insert(key, value);
+                overridden = true;
+            }
+        }
+        let origin = if overridden {
+            format!("{origin} + RAGBENCH_* environment")
+        } else {
+            origin
+        };
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin,
+                message: e.to_string(),
+            })
+    }
+
+    /// The JWT secret, or an error saying how to set one.
+    pub fn jwt_secret(&self) -> anyhow::Result<&str> {
+        match self.auth.jwt_secret.as_deref() {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => anyhow::bail!(
+                "no JWT secret configured: set RAGBENCH_JWT_SECRET or [auth] jwt_secret in the config file"
+            ),
+        }
+    }
+}
+
+/// Maps an environment variable to (section, key), `None` when it is not an override.
+fn override_target(var: &str) -> Result<Option<(String, String)>, ConfigError> {
+    if let Some((_, section, key)) = SHORTCUTS.iter().find(|(name, _, _)| *name == var) {
+        return Ok(Some((section.to_string(), key.to_string())));
+    }
+    let Some(rest) = var.strip_prefix("RAGBENCH_") else {
+        return Ok(None);
+    };
+    let Some((section, key)) = rest.split_once("__") else {
+        return Ok(None); // e.g. RAGBENCH_CONFIG: not a config key.
+    };
+    let section = section.to_ascii_lowercase();
+    if !SECTIONS.contains(&section.as_str()) {
+        return Err(ConfigError::BadOverride { var: var.into() });
+    }
+    Ok(Some((section, key.to_ascii_lowercase())))
+}
+
+/// Environment values are strings; numbers and booleans are recognised so they type-check.
+fn parse_env_value(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(f) = value.parse::<f64>() {
+        toml::Value::Float(f)
+    } else if let Ok(b) = value.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(value.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_env_overrides() {
+        let cfg = Config::load_with_env(
+            None,
+            env(&[
+                ("RAGBENCH_CACHE__TTL_SECS", "5"),
+                ("RAGBENCH_JWT_SECRET", "s3cret"),
+                ("RAGBENCH_GENERATOR__BACKEND", "disabled"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.cache.ttl_secs, 5);
+        assert_eq!(cfg.auth.jwt_secret.as_deref(), Some("s3cret"));
+        assert_eq!(cfg.generator.backend, GeneratorBackend::Disabled);
+        assert_eq!(cfg.store.collection, "documentation");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "secret leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_the_field() {
+        let dir = std::env::temp_dir().join(format!("ragbench-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[cache]\nttl_secs = 5\nmax_entires = 3\n").unwrap();
+        let err = Config::load_with_env(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_entires"), "{err}");
+        assert!(err.contains("bad.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_override_section_is_rejected() {
+        let err = Config::load_with_env(None, env(&[("RAGBENCH_CACHES__TTL_SECS", "5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RAGBENCH_CACHES__TTL_SECS"), "{err}");
+    }
+}

@@ -1,0 +1,305 @@
+//! Ingestion: a folder of .md/.mdx files to passages in the vector store.
+//!
+//! walk -> read (UTF-8 or skip) -> parse markdown -> chunk by tokens -> embed in batches ->
+//! upsert -> delete stale passages of changed files -> build indexes. Point ids come from
+//! (path, chunk index, content hash), so ingesting the same folder twice adds nothing.
+
+pub mod chunk;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use self::chunk::Chunker;
+use crate::embed::{EmbedError, Embedder};
+use crate::store::{Passage, StoreError, VectorStore};
+
+/// Namespace of passage ids (uuid v5), fixed forever so ids are stable across versions.
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_3c2e_9b7d_4e58_a0c4_51d2_8e3f_7b19);
+
+/// Why an ingestion stopped. Bad files never stop it: they are skipped and reported.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The folder is missing or not a folder.
+    #[error("{0} is not a readable folder: give the path of a folder of .md/.mdx files")]
+    NotAFolder(PathBuf),
+    /// The folder could not be listed.
+    #[error("cannot list {path}: {message}")]
+    Walk {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A file that was not ingested, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Skipped {
+    /// The file, relative to the ingested folder.
+    pub path: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What an ingestion did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IngestSummary {
+    /// Markdown files ingested.
+    pub files: usize,
+    /// Passages produced.
+    pub chunks: usize,
+    /// Passages written (all of them: the store replaces same-id points).
+    pub upserted: usize,
+    /// Stale passages of changed files deleted.
+    pub deleted: usize,
+    /// Files skipped, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// Wall time.
+    pub seconds: f64,
+    /// Passages per second, embedding included.
+    pub chunks_per_sec: f64,
+    /// Vectors in the collection afterwards.
+    pub vectors: u64,
+}
+
+/// Ingests folders into a store with an embedder.
+#[derive(Clone)]
+pub struct Ingestor {
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn VectorStore>,
+    chunker: Arc<Chunker>,
+    batch_size: usize,
+}
+
+struct FilePassages {
+    path: String,
+    passages: Vec<Passage>,
+}
+
+impl Ingestor {
+    /// An ingestor over the given stages.
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        store: Arc<dyn VectorStore>,
+        chunker: Arc<Chunker>,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            embedder,
+            store,
+            chunker,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Ingests every .md/.mdx file under `dir`; `progress` draws a bar on a terminal.
+    pub async fn ingest_dir(
+        &self,
+        dir: &Path,
+        progress: bool,
+    ) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        if !dir.is_dir() {
+            return Err(IngestError::NotAFolder(dir.to_path_buf()));
+        }
+        let (files, mut skipped) = self.read_folder(dir)?;
+        let total: usize = files.iter().map(|f| f.passages.len()).sum();
+        let bar = if progress {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "ingest [{bar:30}] {pos}/{len} chunks {per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        let all: Vec<&Passage> = files.iter().flat_map(|f| f.passages.iter()).collect();
+        // Several model batches per store write: fewer WAL appends, same memory bound.
+        for group in all.chunks(self.batch_size * 4) {
+            let texts = group.iter().map(|p| embedding_input(p)).collect();
+            let vectors = self.embedder.embed_batch(texts).await?;
+            let points = group.iter().map(|p| (*p).clone()).zip(vectors).collect();
+            self.store.upsert(points).await?;
+            bar.inc(group.len() as u64);
+        }
+        bar.finish_and_clear();
+        let mut deleted = 0;
+        for file in &files {
+            let keep: Vec<uuid::Uuid> = file.passages.iter().map(|p| p.id).collect();
+            deleted += self.store.delete_by_path(&file.path, &keep).await?;
+        }
+        self.store.optimize().await?;
+        let vectors = self.store.count().await?;
+        let seconds = started.elapsed().as_secs_f64();
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(IngestSummary {
+            files: files.len(),
+            chunks: total,
+            upserted: total,
+            deleted,
+            skipped,
+            seconds,
+            chunks_per_sec: if seconds > 0.0 {
+                total as f64 / seconds
+            } else {
+                0.0
+            },
+            vectors,
+        })
+    }
+
+    /// Reads and chunks every markdown file; unreadable ones go to the skipped list.
+    fn read_folder(&self, dir: &Path) -> Result<(Vec<FilePassages>, Vec<Skipped>), IngestError> {
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        let walker = walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let name = e.file_name().to_string_lossy();
+                e.depth() == 0 || !(name.starts_with('.') || name == "node_modules")
+            });
+        for entry in walker {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e.path().map(|p| rel_path(dir, p)).unwrap_or_default();
+                    if e.depth() == 0 {
+                        return Err(IngestError::Walk {
+                            path: dir.to_path_buf(),
+                            message: e.to_string(),
+                        });
+                    }
+                    skipped.push(Skipped {
+                        path,
+                        reason: format!("unreadable: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let is_markdown = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("mdx"));
+            if !entry.file_type().is_file() || !is_markdown {
+                continue;
+            }
+            let rel = rel_path(dir, path);
+            let bytes = match std::fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: format!("unreadable: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let text = match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: format!(
+                            "not UTF-8 (invalid byte at offset {}): convert it to UTF-8",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    });
+                    continue;
+                }
+            };
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let passages = self.passages(&rel, &text, &stem);
+            files.push(FilePassages {
+                path: rel,
+                passages,
+            });
+        }
+        Ok((files, skipped))
+    }
+
+    /// Cuts one document into passages with deterministic ids.
+    pub fn passages(&self, rel_path: &str, source: &str, stem: &str) -> Vec<Passage> {
+        let doc = markdown::parse(source, stem);
+        let mut out = Vec::new();
+        for section in &doc.sections {
+            let reserved = self
+                .chunker
+                .count(&heading_line(&doc.title, &section.heading));
+            for text in self.chunker.split(&section.text, reserved) {
+                let index = out.len() as u32;
+                out.push(Passage {
+                    id: passage_id(rel_path, index, &text),
+                    path: rel_path.to_string(),
+                    title: doc.title.clone(),
+                    heading: section.heading.clone(),
+                    text,
+                    chunk_index: index,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn heading_line(title: &str, heading: &str) -> String {
+    if heading.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title} > {heading}")
+    }
+}
+
+/// What the model embeds: the heading trail gives short passages their topic.
+fn embedding_input(p: &Passage) -> String {
+    format!("{}\n{}", heading_line(&p.title, &p.heading), p.text)
+}
+
+/// uuid v5 of (path, index, sha256 of the text).
+pub fn passage_id(path: &str, index: u32, text: &str) -> uuid::Uuid {
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    uuid::Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("{path}\0{index}\0{digest}").as_bytes(),
+    )
+}
+
+fn rel_path(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_content_sensitive() {
+        let a = passage_id("a.md", 0, "text");
+        assert_eq!(a, passage_id("a.md", 0, "text"));
+        assert_ne!(a, passage_id("a.md", 1, "text"));
+        assert_ne!(a, passage_id("a.md", 0, "text!"));
+        assert_ne!(a, passage_id("b.md", 0, "text"));
+    }
+}

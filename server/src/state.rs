@@ -1,0 +1,106 @@
+//! The shared state every handler sees, and how it is built from the configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Semaphore;
+
+use crate::api::auth::JwtVerifier;
+use crate::api::cache::ResponseCache;
+use crate::api::handlers::{QueryResponse, SearchResponse};
+use crate::assets::AssetCache;
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::generate::Generator;
+use crate::ingest::{Chunker, Ingestor};
+use crate::store::VectorStore;
+
+/// Everything a request needs; cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    /// Query and passage embeddings.
+    pub embedder: Arc<dyn Embedder>,
+    /// The passage collection.
+    pub store: Arc<dyn VectorStore>,
+    /// Answers; `None` when disabled.
+    pub generator: Option<Arc<dyn Generator>>,
+    /// Folder ingestion over the same embedder and store.
+    pub ingestor: Ingestor,
+    /// Cached `/v1/search` responses.
+    pub search_cache: ResponseCache<SearchResponse>,
+    /// Cached `/v1/query` responses.
+    pub query_cache: ResponseCache<QueryResponse>,
+    /// Token checks.
+    pub auth: Arc<JwtVerifier>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Places in line for the generator (queue length + the one running).
+    pub generate_queue: Arc<Semaphore>,
+}
+
+/// The stages without the HTTP parts: what `ingest` needs.
+pub struct Pipeline {
+    /// Embedder.
+    pub embedder: Arc<dyn Embedder>,
+    /// Store.
+    pub store: Arc<dyn VectorStore>,
+    /// Ingestor over both.
+    pub ingestor: Ingestor,
+}
+
+impl Pipeline {
+    /// Loads the embedder (fetching assets on first use) and opens the store.
+    pub fn load(cfg: &Config, data_dir: &Path) -> anyhow::Result<Self> {
+        let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
+        let embedder = crate::embed::build(&cfg.embedder, &assets)?;
+        let tokenizer_json = match &cfg.embedder.tokenizer_dir {
+            Some(dir) => dir.join("tokenizer.json"),
+            None => assets
+                .embedding_model()?
+                .tokenizer_dir
+                .join("tokenizer.json"),
+        };
+        let chunker = Chunker::load(
+            &tokenizer_json,
+            cfg.ingest.chunk_tokens,
+            cfg.ingest.overlap_tokens,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("loading the chunking tokenizer")?;
+        let store = crate::store::open(&cfg.store, data_dir, embedder.dimension())?;
+        let ingestor = Ingestor::new(
+            embedder.clone(),
+            store.clone(),
+            Arc::new(chunker),
+            cfg.embedder.batch_size,
+        );
+        Ok(Self {
+            embedder,
+            store,
+            ingestor,
+        })
+    }
+}
+
+impl AppState {
+    /// Builds every stage from `cfg`. `metrics` is the process's Prometheus handle.
+    pub fn build(cfg: &Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let secret = cfg.jwt_secret()?;
+        let pipeline = Pipeline::load(cfg, &cfg.server.data_dir)?;
+        let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
+        let generator = crate::generate::build(&cfg.generator, &assets)?;
+        Ok(Self {
+            embedder: pipeline.embedder,
+            store: pipeline.store,
+            generator,
+            ingestor: pipeline.ingestor,
+            search_cache: ResponseCache::new(&cfg.cache, "search"),
+            query_cache: ResponseCache::new(&cfg.cache, "query"),
+            auth: Arc::new(JwtVerifier::new(secret, cfg.auth.leeway_secs)),
+            metrics,
+            generate_queue: Arc::new(Semaphore::new(cfg.generator.max_queue + 1)),
+        })
+    }
+}
