@@ -1,0 +1,331 @@
+//! The `harness` command line.
+//!
+//! ```text
+//! harness phase1|phase2|phase3|smoke [flags]   run scenarios/<name>.toml
+//! harness run FILE [flags]                      run any scenario file
+//! harness report A [B]                          render run A, or compare A with baseline B
+//! ```
+//!
+//! Exit codes: 0 every threshold passed, 1 a threshold failed (or no requests were made),
+//! 2 a setup or usage error.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::run::{self, RunOptions};
+use crate::scenario::{self, Overrides};
+
+/// Exit code: every threshold passed.
+pub const EXIT_PASS: u8 = 0;
+/// Exit code: a threshold failed, or the run made no requests.
+pub const EXIT_FAIL: u8 = 1;
+/// Exit code: setup or usage error.
+pub const EXIT_SETUP: u8 = 2;
+
+/// ragbench's benchmarking and validation harness: brings a stack up, ingests the corpus,
+/// drives load, checks the scenario's thresholds and exits 0 (pass), 1 (a threshold failed)
+/// or 2 (setup or usage error).
+#[derive(Debug, Parser)]
+#[command(name = "harness", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Phase 1: the CPU baseline (scenarios/phase1.toml).
+    Phase1(RunFlags),
+    /// Phase 2: CPU with data, the plan's 50 VUs x 3 min and success thresholds (scenarios/phase2.toml).
+    Phase2(RunFlags),
+    /// Phase 3: the GPU stack (scenarios/phase3.toml).
+    Phase3(RunFlags),
+    /// A quick end-to-end check, under a minute (scenarios/smoke.toml).
+    Smoke(RunFlags),
+    /// Run a scenario file.
+    Run {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// Overrides and output options.
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// Render the HTML report of run A (a run folder or its summary.json), compared with
+    /// baseline run B when given.
+    Report {
+        /// The run to report.
+        a: PathBuf,
+        /// The baseline run to compare with.
+        b: Option<PathBuf>,
+        /// Where to write: a .html file or a folder (default: next to A's summary).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 1 when A's P95 or throughput is this much worse than B's (e.g. 10%).
+        #[arg(long, value_name = "PCT")]
+        max_regression: Option<String>,
+    },
+    /// Runs the server in this process (used by the embedded stack).
+    #[command(name = "__server", hide = true)]
+    Server {
+        /// The server's own arguments (`serve --listen ...`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+/// Flags every run accepts: scenario overrides and output options.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunFlags {
+    /// Measured duration (e.g. 3m, 30s), overriding [load] duration.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Warm-up before the measured window (e.g. 20s).
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Closed loop with this many virtual users.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// Open loop at this many requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop arrivals: constant or poisson.
+    #[arg(long)]
+    pub arrival: Option<String>,
+    /// Open loop: cap on requests in flight.
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Closed loop: pause between a user's requests (e.g. 100ms).
+    #[arg(long)]
+    pub think_time: Option<String>,
+    /// Run against this server instead of starting one (external stack).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// Ingest only the first N corpus files.
+    #[arg(long)]
+    pub corpus_limit: Option<usize>,
+    /// Start the embedded server without the generator.
+    #[arg(long)]
+    pub no_generator: bool,
+    /// Add a threshold rule (repeatable), e.g. --threshold "search.p95 < 2ms".
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// Ignore the scenario's thresholds (only --threshold rules apply).
+    #[arg(long)]
+    pub no_thresholds: bool,
+    /// The run folder (default reports/out/<scenario>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Baseline summary.json for the report's comparison (default: the latest phase1 run).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Fail (exit 1) when P95 or throughput is this much worse than the baseline (e.g. 10%).
+    #[arg(long, value_name = "PCT")]
+    pub max_regression: Option<String>,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+impl RunFlags {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            duration: self.duration.clone(),
+            warmup: self.warmup.clone(),
+            vus: self.vus,
+            rate: self.rate,
+            arrival: self.arrival.clone(),
+            max_in_flight: self.max_in_flight,
+            think_time: self.think_time.clone(),
+            base_url: self.base_url.clone(),
+            corpus_limit: self.corpus_limit,
+            no_generator: self.no_generator,
+            thresholds: self.thresholds.clone(),
+            no_thresholds: self.no_thresholds,
+        }
+    }
+}
+
+/// The workspace root this binary was built from.
+fn build_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The project root: the current folder when it has `scenarios/`, else the workspace the
+/// binary was built from (when it still exists), else the current folder.
+pub fn project_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if cwd.join("scenarios").is_dir() {
+        return cwd;
+    }
+    let built = build_root();
+    if built.join("scenarios").is_dir() {
+        return built;
+    }
+    cwd
+}
+
+/// Finds `scenarios/<name>.toml` under the project root.
+pub fn scenario_file(name: &str) -> anyhow::Result<PathBuf> {
+    let root = project_root();
+    let file = root.join("scenarios").join(format!("{name}.toml"));
+    if file.is_file() {
+        return Ok(file);
+    }
+    anyhow::bail!(
+        "no scenario file for `{name}`: looked for {} (run from the repository root, or use `harness run FILE`)",
+        file.display()
+    )
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server { args } => {
+            let argv = std::iter::once(OsString::from("ragbench-server")).chain(args);
+            let server_cli = <ragbench_server::cli::Cli as Parser>::parse_from(argv);
+            match ragbench_server::cli::run(server_cli) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ragbench-server: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Report {
+            a,
+            b,
+            out,
+            max_regression,
+        } => report(&a, b.as_deref(), out.as_deref(), max_regression.as_deref()),
+        Command::Phase1(f) => run_named("phase1", f),
+        Command::Phase2(f) => run_named("phase2", f),
+        Command::Phase3(f) => run_named("phase3", f),
+        Command::Smoke(f) => run_named("smoke", f),
+        Command::Run { file, flags } => run_file(&file, flags),
+    }
+}
+
+fn setup_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("harness: error: {e:#}");
+    ExitCode::from(EXIT_SETUP)
+}
+
+fn report(a: &Path, b: Option<&Path>, out: Option<&Path>, max: Option<&str>) -> ExitCode {
+    let result = (|| -> anyhow::Result<u8> {
+        let max_pct = max
+            .map(crate::report::regression::parse_percent)
+            .transpose()?;
+        let options = crate::report::ReportOptions {
+            max_regression_pct: max_pct,
+            ..Default::default()
+        };
+        let path = crate::report::render_cli_with(a, b, out, &options)?;
+        println!("{}", path.display());
+        if let (Some(max_pct), Some(b)) = (max_pct, b) {
+            let (_, current) = crate::report::load_summary(a)?;
+            let (_, base) = crate::report::load_summary(b)?;
+            let findings = crate::report::regression::check_data(&current, &base, max_pct);
+            for f in &findings {
+                eprintln!("harness: regression: {f}");
+            }
+            if !findings.is_empty() {
+                return Ok(EXIT_FAIL);
+            }
+        }
+        Ok(EXIT_PASS)
+    })();
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => setup_error(&e),
+    }
+}
+
+fn run_named(name: &str, flags: RunFlags) -> ExitCode {
+    match scenario_file(name) {
+        Ok(file) => run_file(&file, flags),
+        Err(e) => setup_error(&e),
+    }
+}
+
+fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
+    let scenario = match scenario::load(file, &flags.overrides()) {
+        Ok(s) => s,
+        Err(e) => return setup_error(&e.into()),
+    };
+    let max_regression_pct = match flags
+        .max_regression
+        .as_deref()
+        .map(crate::report::regression::parse_percent)
+        .transpose()
+    {
+        Ok(v) => v,
+        Err(e) => return setup_error(&anyhow::Error::new(e).context("--max-regression")),
+    };
+    let root = project_root();
+    let opts = RunOptions {
+        out: flags.out.clone(),
+        out_root: root.join("reports").join("out"),
+        jwt_secret: flags.jwt_secret.clone(),
+        baseline: flags.baseline.clone(),
+        max_regression_pct,
+        no_report: flags.no_report,
+        server_command: None,
+        project_root: root,
+    };
+    keep_loopback_off_proxies();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+    {
+        Ok(r) => r,
+        Err(e) => return setup_error(&e),
+    };
+    match runtime.block_on(run::run(&scenario, &opts)) {
+        Ok(result) => ExitCode::from(result.summary.verdict.exit_code as u8),
+        Err(e) => setup_error(&e.into()),
+    }
+}
+
+/// Loopback traffic must never go through an HTTP proxy from the environment.
+fn keep_loopback_off_proxies() {
+    let any_proxy = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some());
+    if !any_proxy {
+        return;
+    }
+    let current = std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .unwrap_or_default();
+    let mut parts: Vec<String> = current
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        if !parts.iter().any(|p| p == host) {
+            parts.push(host.to_string());
+        }
+    }
+    let value = parts.join(",");
+    // SAFETY: called before the runtime (and any other thread of ours) starts.
+    unsafe {
+        std::env::set_var("NO_PROXY", &value);
+        std::env::set_var("no_proxy", &value);
+    }
+}

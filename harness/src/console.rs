@@ -1,0 +1,364 @@
+//! What the harness prints: step lines and spinners while the stack comes up, a live line
+//! during warm-up and load (elapsed, req/s, p95 so far, errors), and a k6-like table at the
+//! end. Progress goes to stderr (and degrades to a line every 10 s when stderr is not a
+//! terminal); the final table goes to stdout.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::metrics::Recorder;
+use crate::summary::{EndpointStats, Summary};
+use crate::units::{format_bytes, format_duration, format_us};
+
+/// Prints one step line to stderr.
+pub fn step(msg: impl AsRef<str>) {
+    eprintln!("harness: {}", msg.as_ref());
+}
+
+/// A spinner on stderr for a step that takes a while (or a plain line when not a terminal).
+pub fn spinner(msg: impl Into<String>) -> ProgressBar {
+    let msg = msg.into();
+    if !std::io::stderr().is_terminal() {
+        step(&msg);
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(msg);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} harness: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The live line during warm-up and load.
+pub struct LiveProgress {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LiveProgress {
+    /// Starts updating from `recorder` four times a second; `t0` is when warm-up began.
+    pub fn start(
+        recorder: Arc<Recorder>,
+        t0: Instant,
+        warmup: Duration,
+        duration: Duration,
+    ) -> LiveProgress {
+        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+        let tty = std::io::stderr().is_terminal();
+        let task = tokio::spawn(async move {
+            let bar = if tty {
+                let b = ProgressBar::new_spinner();
+                b.set_style(
+                    ProgressStyle::with_template("{spinner} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                b
+            } else {
+                ProgressBar::hidden()
+            };
+            let mut last = (Instant::now(), 0u64, false);
+            let mut rate = 0.0;
+            let mut last_print = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = stop_rx.changed() => break,
+                }
+                let live = recorder.live();
+                let now = Instant::now();
+                if live.measuring != last.2 {
+                    last = (now, 0, live.measuring);
+                }
+                let dt = now.duration_since(last.0).as_secs_f64();
+                if dt >= 1.0 {
+                    rate = live.requests.saturating_sub(last.1) as f64 / dt;
+                    last = (now, live.requests, live.measuring);
+                }
+                let elapsed = now.duration_since(t0);
+                let (phase, done, total) = if live.measuring {
+                    ("load", elapsed.saturating_sub(warmup), duration)
+                } else {
+                    ("warm-up", elapsed, warmup)
+                };
+                let msg = format!(
+                    "{phase} {}/{}  {:.0} req/s  p95 {}  {} requests  {} errors",
+                    format_duration(Duration::from_secs(done.as_secs())),
+                    format_duration(total),
+                    rate,
+                    format_us(live.p95_us as f64),
+                    live.requests,
+                    live.errors
+                );
+                if tty {
+                    bar.set_message(msg);
+                    bar.tick();
+                } else if now.duration_since(last_print) >= Duration::from_secs(10) {
+                    step(&msg);
+                    last_print = now;
+                }
+            }
+            bar.finish_and_clear();
+        });
+        LiveProgress { stop, task }
+    }
+
+    /// Stops the line and clears it.
+    pub async fn finish(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn endpoint_row(name: &str, e: &EndpointStats) -> String {
+    let l = &e.latency;
+    format!(
+        "  {name:<10} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        e.requests,
+        e.errors,
+        e.throughput_rps,
+        format_us(l.p50_us as f64),
+        format_us(l.p90_us as f64),
+        format_us(l.p95_us as f64),
+        format_us(l.p99_us as f64),
+        format_us(l.max_us as f64),
+    )
+}
+
+fn dotted(label: &str) -> String {
+    let width: usize = 22;
+    let dots = width.saturating_sub(label.len() + 1);
+    format!("  {label} {}:", ".".repeat(dots))
+}
+
+/// The end-of-run table, k6 style.
+pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
+    let mut out = Vec::new();
+    let sc = &s.scenario;
+    let shape = match sc.mode.as_str() {
+        "closed" => format!("{} VUs", sc.vus.unwrap_or(0)),
+        _ => format!(
+            "{:.0} req/s {} (max {} in flight)",
+            sc.rate_per_s.unwrap_or(0.0),
+            sc.arrival.as_deref().unwrap_or("constant"),
+            sc.max_in_flight.unwrap_or(0)
+        ),
+    };
+    out.push(String::new());
+    out.push(format!(
+        "{} {} on {} stack, {} loop, {} for {} after {} warm-up",
+        dotted("scenario"),
+        sc.name,
+        s.stack.kind,
+        sc.mode,
+        shape,
+        format_duration(Duration::from_secs_f64(sc.duration_s)),
+        format_duration(Duration::from_secs_f64(sc.warmup_s)),
+    ));
+    let backends: Vec<String> = s
+        .stack
+        .backends
+        .iter()
+        .map(|(role, b)| {
+            format!(
+                "{role}={}{}",
+                b.name.as_deref().unwrap_or("?"),
+                b.state
+                    .as_deref()
+                    .map(|st| format!(" ({st})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    out.push(format!(
+        "{} {} health {}{}",
+        dotted("server"),
+        s.stack.base_url,
+        s.stack.health_before.as_deref().unwrap_or("?"),
+        if backends.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", backends.join(", "))
+        }
+    ));
+    let c = &s.corpus;
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    out.push(format!(
+        "{} {}: {} files, {} chunks, {} vectors{}",
+        dotted("corpus"),
+        c.source,
+        opt(c.files),
+        opt(c.chunks),
+        opt(c.vectors),
+        c.ingest_wall_s
+            .map(|t| format!(", ingested in {t:.1}s"))
+            .unwrap_or_default()
+    ));
+    out.push(format!(
+        "{} {}, {} cores, {}",
+        dotted("machine"),
+        s.machine.cpu_model,
+        s.machine.cpu_cores,
+        format_bytes(s.machine.memory_bytes)
+    ));
+    out.push(String::new());
+    out.push(format!(
+        "  {:<10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "requests", "errors", "req/s", "p50", "p90", "p95", "p99", "max"
+    ));
+    for (name, e) in &s.endpoints {
+        out.push(endpoint_row(name, e));
+        for (label, stats) in [("  cached", &e.cached), ("  uncached", &e.uncached)] {
+            if let Some(l) = stats
+                && l.count > 0
+            {
+                out.push(format!(
+                    "  {label:<10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    l.count,
+                    "",
+                    "",
+                    format_us(l.p50_us as f64),
+                    format_us(l.p90_us as f64),
+                    format_us(l.p95_us as f64),
+                    format_us(l.p99_us as f64),
+                    format_us(l.max_us as f64),
+                ));
+            }
+        }
+    }
+    out.push(endpoint_row("all", &s.overall));
+    if !s.overall.errors_by_status.is_empty() {
+        let errs: Vec<String> = s
+            .overall
+            .errors_by_status
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        out.push(format!("  errors by status: {}", errs.join(", ")));
+    }
+    out.push(String::new());
+    if s.bad_token.requests > 0 {
+        let unexpected: u64 = s.bad_token.unexpected.values().sum();
+        out.push(format!(
+            "{} {} sent, {} rejected with 401, {} unexpected",
+            dotted("bad tokens"),
+            s.bad_token.requests,
+            s.bad_token.rejected,
+            unexpected
+        ));
+    }
+    let cache = match s.cache.hit_rate {
+        Some(r) => {
+            let routes: Vec<String> = s
+                .cache
+                .by_route
+                .iter()
+                .filter_map(|(k, v)| v.hit_rate.map(|r| format!("{k} {:.1}%", r * 100.0)))
+                .collect();
+            format!(
+                "{:.1}% ({} hits, {} misses{}; server /metrics)",
+                r * 100.0,
+                s.cache.hits.unwrap_or(0),
+                s.cache.misses.unwrap_or(0),
+                if routes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", routes.join(", "))
+                }
+            )
+        }
+        None => format!(
+            "n/a ({}; Server-Timing saw {} hits, {} misses)",
+            s.cache.source, s.cache.responses_hit, s.cache.responses_miss
+        ),
+    };
+    out.push(format!("{} {cache}", dotted("cache hit rate")));
+    if !s.stages.is_empty() {
+        let stages: Vec<String> = s
+            .stages
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k} p50 {} p95 {}",
+                    format_us(v.p50_us as f64),
+                    format_us(v.p95_us as f64)
+                )
+            })
+            .collect();
+        out.push(format!("{} {}", dotted("server stages"), stages.join(" | ")));
+    }
+    if let Some(p) = &s.server_process {
+        out.push(format!(
+            "{} CPU mean {:.0}% max {:.0}% (of one core), peak RSS {}",
+            dotted("server process"),
+            p.cpu_mean_pct,
+            p.cpu_max_pct,
+            format_bytes(p.peak_rss_bytes)
+        ));
+    }
+    if let Some(g) = &s.gpu {
+        out.push(format!("{} {}", dotted("gpu"), g.describe()));
+    }
+    if let (Some(planned), Some(dropped)) = (s.load.planned, s.load.dropped) {
+        out.push(format!(
+            "{} {planned} arrivals planned, {dropped} dropped{}",
+            dotted("open loop"),
+            s.load
+                .schedule_lag
+                .as_ref()
+                .map(|l| format!(
+                    ", send lag p99 {} max {}",
+                    format_us(l.p99_us as f64),
+                    format_us(l.max_us as f64)
+                ))
+                .unwrap_or_default()
+        ));
+    }
+    for note in &s.notes {
+        out.push(format!("  note: {note}"));
+    }
+    if !s.thresholds.is_empty() {
+        out.push(String::new());
+        out.push("  thresholds".into());
+        for t in &s.thresholds {
+            let mark = if t.passed { "✓" } else { "✗" };
+            let dots = 34usize.saturating_sub(t.rule.chars().count());
+            out.push(format!(
+                "  {mark} {} {} {}",
+                t.rule,
+                ".".repeat(dots.max(2)),
+                t.observed_display
+            ));
+            if let Some(m) = &t.message
+                && !t.passed
+            {
+                out.push(format!("      {m}"));
+            }
+        }
+    }
+    out.push(String::new());
+    let failed = s.thresholds.iter().filter(|t| !t.passed).count();
+    out.push(if s.verdict.passed {
+        format!(
+            "  verdict: PASS ({} thresholds passed, {} requests)",
+            s.thresholds.len(),
+            s.overall.requests
+        )
+    } else {
+        format!(
+            "  verdict: FAIL ({})",
+            if s.verdict.failures.is_empty() {
+                format!("{failed} of {} thresholds failed", s.thresholds.len())
+            } else {
+                s.verdict.failures.join("; ")
+            }
+        )
+    });
+    out.push(format!("  results: {}", run_dir.display()));
+    out.push(String::new());
+    out.join("\n")
+}

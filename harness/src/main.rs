@@ -1,0 +1,5 @@
+//! `harness`: see [`harness::cli`].
+
+fn main() -> std::process::ExitCode {
+    harness::cli::main()
+}

@@ -1,0 +1,624 @@
+//! The recorder both load generators feed: per-endpoint HDR histograms in microseconds,
+//! errors by status, a per-second series, the `Server-Timing` stage breakdown and the
+//! bad-token requests apart. It also serves the live progress line.
+//!
+//! Requests are attributed to the measured window by the time they *started* (for the open
+//! loop: their intended start), so a slow response that started in the window is counted
+//! even when it completes after it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+
+use crate::summary::{BadTokenStats, EndpointStats, LatencyStats, Quantile, SecondPoint};
+use crate::workload::Endpoint;
+
+/// Highest latency tracked: 60 s in microseconds.
+pub const MAX_US: u64 = 60_000_000;
+
+/// A fresh microsecond histogram: 1 us .. 60 s, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// A cheaper histogram for per-second points (2 significant digits).
+fn new_second_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, MAX_US, 2).expect("valid histogram bounds")
+}
+
+fn record(h: &mut Histogram<u64>, us: u64) {
+    h.saturating_record(us.clamp(1, MAX_US));
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// An HTTP response with this status.
+    Http(u16),
+    /// The request timed out.
+    Timeout,
+    /// No response (connection refused, reset, ...).
+    Transport,
+}
+
+impl Status {
+    /// The key in `errors_by_status` / `status_counts`.
+    pub fn key(self) -> String {
+        match self {
+            Status::Http(code) => code.to_string(),
+            Status::Timeout => "timeout".into(),
+            Status::Transport => "transport".into(),
+        }
+    }
+
+    fn is_success(self) -> bool {
+        matches!(self, Status::Http(200..=299))
+    }
+}
+
+/// Whether the server answered from its cache, per `Server-Timing: cache;desc=...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMark {
+    /// `desc="hit"`.
+    Hit,
+    /// `desc="miss"`.
+    Miss,
+}
+
+/// A parsed `Server-Timing` header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerTiming {
+    /// `(stage, duration in microseconds)`.
+    pub stages: Vec<(String, u64)>,
+    /// The cache entry's description.
+    pub cache: Option<CacheMark>,
+}
+
+/// Parses `cache;desc="hit";dur=0.012, embed;dur=2.301, total;dur=2.900` (durations in ms).
+pub fn parse_server_timing(header: &str) -> ServerTiming {
+    let mut out = ServerTiming::default();
+    for metric in header.split(',') {
+        let mut parts = metric.split(';').map(str::trim);
+        let Some(name) = parts.next().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let mut dur = None;
+        let mut desc = None;
+        for param in parts {
+            let Some((k, v)) = param.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"');
+            match k.trim() {
+                "dur" => dur = v.parse::<f64>().ok(),
+                "desc" => desc = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        if name == "cache" {
+            out.cache = match desc.as_deref() {
+                Some("hit") => Some(CacheMark::Hit),
+                Some("miss") => Some(CacheMark::Miss),
+                _ => out.cache,
+            };
+        }
+        if let Some(ms) = dur
+            && ms.is_finite()
+            && ms >= 0.0
+        {
+            out.stages
+                .push((name.to_string(), (ms * 1000.0).round() as u64));
+        }
+    }
+    out
+}
+
+/// One completed request, as a generator reports it.
+#[derive(Debug, Clone)]
+pub struct Outcome<'a> {
+    /// Which endpoint.
+    pub endpoint: Endpoint,
+    /// Sent with a bad token on purpose.
+    pub bad_token: bool,
+    /// When the request started (open loop: its intended start).
+    pub started: Instant,
+    /// From `started` to the end of the response body.
+    pub latency: Duration,
+    /// How it ended.
+    pub status: Status,
+    /// The `Server-Timing` header, if any.
+    pub server_timing: Option<&'a str>,
+}
+
+#[derive(Debug)]
+struct EndpointAcc {
+    hist: Histogram<u64>,
+    cached: Histogram<u64>,
+    uncached: Histogram<u64>,
+    errors: u64,
+    errors_by_status: BTreeMap<String, u64>,
+    status_counts: BTreeMap<String, u64>,
+}
+
+impl EndpointAcc {
+    fn new() -> Self {
+        EndpointAcc {
+            hist: new_histogram(),
+            cached: new_histogram(),
+            uncached: new_histogram(),
+            errors: 0,
+            errors_by_status: BTreeMap::new(),
+            status_counts: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SecondAcc {
+    hist: Histogram<u64>,
+    errors: u64,
+    by_endpoint: [u64; 3],
+}
+
+#[derive(Debug)]
+struct State {
+    window_start: Option<Instant>,
+    window_end: Option<Instant>,
+    endpoints: [EndpointAcc; 3],
+    bad_requests: u64,
+    bad_rejected: u64,
+    bad_unexpected: BTreeMap<String, u64>,
+    bad_hist: Histogram<u64>,
+    seconds: Vec<SecondAcc>,
+    stages: BTreeMap<String, Histogram<u64>>,
+    responses_hit: u64,
+    responses_miss: u64,
+    warmup_requests: u64,
+    lag: Histogram<u64>,
+    live_requests: u64,
+    live_errors: u64,
+    live_hist: Histogram<u64>,
+}
+
+/// A snapshot for the progress line.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    /// Whether the measured window has started.
+    pub measuring: bool,
+    /// Requests completed in the current phase.
+    pub requests: u64,
+    /// Errors in the current phase.
+    pub errors: u64,
+    /// P95 so far in the current phase, microseconds.
+    pub p95_us: u64,
+}
+
+/// Collects every request's outcome. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Recorder {
+    state: Mutex<State>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    /// An empty recorder in the warm-up phase.
+    pub fn new() -> Recorder {
+        Recorder {
+            state: Mutex::new(State {
+                window_start: None,
+                window_end: None,
+                endpoints: [EndpointAcc::new(), EndpointAcc::new(), EndpointAcc::new()],
+                bad_requests: 0,
+                bad_rejected: 0,
+                bad_unexpected: BTreeMap::new(),
+                bad_hist: new_histogram(),
+                seconds: Vec::new(),
+                stages: BTreeMap::new(),
+                responses_hit: 0,
+                responses_miss: 0,
+                warmup_requests: 0,
+                lag: new_histogram(),
+                live_requests: 0,
+                live_errors: 0,
+                live_hist: new_histogram(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent counters: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the measured window: requests starting from `at` are measured.
+    pub fn start_window(&self, at: Instant) {
+        let mut s = self.lock();
+        s.window_start = Some(at);
+        s.live_requests = 0;
+        s.live_errors = 0;
+        s.live_hist.reset();
+    }
+
+    /// Closes the measured window: requests starting from `at` are ignored.
+    pub fn end_window(&self, at: Instant) {
+        self.lock().window_end = Some(at);
+    }
+
+    /// Whether the window is open (started and not ended) at `t`.
+    pub fn in_window(&self, t: Instant) -> bool {
+        let s = self.lock();
+        s.window_start.is_some_and(|start| t >= start) && s.window_end.is_none_or(|end| t < end)
+    }
+
+    /// Records how late an open-loop request was sent relative to its intended start.
+    pub fn record_lag(&self, intended: Instant, lag: Duration) {
+        let mut s = self.lock();
+        if s.window_start.is_some_and(|start| intended >= start)
+            && s.window_end.is_none_or(|end| intended < end)
+        {
+            let us = lag.as_micros().min(u128::from(MAX_US)) as u64;
+            record(&mut s.lag, us);
+        }
+    }
+
+    /// Records one completed request.
+    pub fn record(&self, o: &Outcome<'_>) {
+        let us = o.latency.as_micros().min(u128::from(MAX_US)) as u64;
+        let timing = o.server_timing.map(parse_server_timing);
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let error = if o.bad_token {
+            o.status != Status::Http(401)
+        } else {
+            !o.status.is_success()
+        };
+        s.live_requests += 1;
+        if error {
+            s.live_errors += 1;
+        }
+        record(&mut s.live_hist, us);
+        let Some(start) = s.window_start.filter(|start| o.started >= *start) else {
+            s.warmup_requests += 1;
+            return;
+        };
+        if s.window_end.is_some_and(|end| o.started >= end) {
+            return;
+        }
+        if o.bad_token {
+            s.bad_requests += 1;
+            if error {
+                *s.bad_unexpected.entry(o.status.key()).or_default() += 1;
+            } else {
+                s.bad_rejected += 1;
+                record(&mut s.bad_hist, us);
+            }
+            return;
+        }
+        let ep = &mut s.endpoints[o.endpoint.index()];
+        record(&mut ep.hist, us);
+        if error {
+            ep.errors += 1;
+            *ep.errors_by_status.entry(o.status.key()).or_default() += 1;
+        } else {
+            *ep.status_counts.entry(o.status.key()).or_default() += 1;
+        }
+        if let Some(t) = &timing {
+            match t.cache {
+                Some(CacheMark::Hit) => {
+                    record(&mut ep.cached, us);
+                    s.responses_hit += 1;
+                }
+                Some(CacheMark::Miss) => {
+                    record(&mut ep.uncached, us);
+                    s.responses_miss += 1;
+                }
+                None => {}
+            }
+            for (stage, stage_us) in &t.stages {
+                let h = s.stages.entry(stage.clone()).or_insert_with(new_histogram);
+                record(h, *stage_us);
+            }
+        }
+        let second = o.started.duration_since(start).as_secs() as usize;
+        while s.seconds.len() <= second {
+            s.seconds.push(SecondAcc {
+                hist: new_second_histogram(),
+                errors: 0,
+                by_endpoint: [0; 3],
+            });
+        }
+        let sec = &mut s.seconds[second];
+        record(&mut sec.hist, us);
+        sec.by_endpoint[o.endpoint.index()] += 1;
+        if error {
+            sec.errors += 1;
+        }
+    }
+
+    /// A snapshot for the progress line.
+    pub fn live(&self) -> Live {
+        let s = self.lock();
+        Live {
+            measuring: s.window_start.is_some(),
+            requests: s.live_requests,
+            errors: s.live_errors,
+            p95_us: if s.live_hist.is_empty() {
+                0
+            } else {
+                s.live_hist.value_at_quantile(0.95)
+            },
+        }
+    }
+
+    /// Turns what was recorded into the summary's parts. `measured` is the window's length
+    /// and `endpoints` the endpoints the workload used (listed even with zero requests).
+    pub fn finish(&self, measured: Duration, endpoints: &[Endpoint]) -> Recorded {
+        let s = self.lock();
+        let secs = measured.as_secs_f64().max(1e-9);
+        let mut total = new_histogram();
+        let mut overall = EndpointStats::default();
+        let mut per_endpoint = BTreeMap::new();
+        let mut total_cached = new_histogram();
+        let mut total_uncached = new_histogram();
+        for e in Endpoint::ALL {
+            let acc = &s.endpoints[e.index()];
+            if !endpoints.contains(&e) && acc.hist.is_empty() {
+                continue;
+            }
+            let _ = total.add(&acc.hist);
+            let _ = total_cached.add(&acc.cached);
+            let _ = total_uncached.add(&acc.uncached);
+            overall.errors += acc.errors;
+            merge_counts(&mut overall.errors_by_status, &acc.errors_by_status);
+            merge_counts(&mut overall.status_counts, &acc.status_counts);
+            per_endpoint.insert(
+                e.name().to_string(),
+                endpoint_stats(
+                    &acc.hist,
+                    &acc.cached,
+                    &acc.uncached,
+                    acc.errors,
+                    &acc.errors_by_status,
+                    &acc.status_counts,
+                    secs,
+                ),
+            );
+        }
+        let overall = endpoint_stats(
+            &total,
+            &total_cached,
+            &total_uncached,
+            overall.errors,
+            &overall.errors_by_status,
+            &overall.status_counts,
+            secs,
+        );
+        // Requests are attributed to the second they started in; the window has this many.
+        let n_seconds = measured.as_secs_f64().ceil() as usize;
+        let series = (0..n_seconds)
+            .map(|t| match s.seconds.get(t) {
+                Some(sec) if !sec.hist.is_empty() => SecondPoint {
+                    t: t as u32,
+                    requests: sec.hist.len(),
+                    errors: sec.errors,
+                    p50_us: sec.hist.value_at_quantile(0.5),
+                    p95_us: sec.hist.value_at_quantile(0.95),
+                    p99_us: sec.hist.value_at_quantile(0.99),
+                    max_us: sec.hist.max(),
+                    by_endpoint: Endpoint::ALL
+                        .into_iter()
+                        .filter(|e| sec.by_endpoint[e.index()] > 0)
+                        .map(|e| (e.name().to_string(), sec.by_endpoint[e.index()]))
+                        .collect(),
+                },
+                _ => SecondPoint {
+                    t: t as u32,
+                    ..SecondPoint::default()
+                },
+            })
+            .collect();
+        let stages = s
+            .stages
+            .iter()
+            .map(|(k, h)| (k.clone(), latency_stats(h)))
+            .collect();
+        Recorded {
+            overall,
+            endpoints: per_endpoint,
+            bad_token: BadTokenStats {
+                requests: s.bad_requests,
+                rejected: s.bad_rejected,
+                unexpected: s.bad_unexpected.clone(),
+                latency: latency_stats(&s.bad_hist),
+            },
+            series,
+            stages,
+            responses_hit: s.responses_hit,
+            responses_miss: s.responses_miss,
+            warmup_requests: s.warmup_requests,
+            schedule_lag: (!s.lag.is_empty()).then(|| latency_stats(&s.lag)),
+        }
+    }
+}
+
+/// What [`Recorder::finish`] returns.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// All authenticated requests.
+    pub overall: EndpointStats,
+    /// Per endpoint.
+    pub endpoints: BTreeMap<String, EndpointStats>,
+    /// Bad-token requests.
+    pub bad_token: BadTokenStats,
+    /// Per second.
+    pub series: Vec<SecondPoint>,
+    /// Server-Timing stages.
+    pub stages: BTreeMap<String, LatencyStats>,
+    /// Responses marked cache hits.
+    pub responses_hit: u64,
+    /// Responses marked cache misses.
+    pub responses_miss: u64,
+    /// Requests completed before the window.
+    pub warmup_requests: u64,
+    /// Open loop: send lag.
+    pub schedule_lag: Option<LatencyStats>,
+}
+
+fn merge_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// Latency statistics of a histogram (all zero when it is empty).
+pub fn latency_stats(h: &Histogram<u64>) -> LatencyStats {
+    if h.is_empty() {
+        return LatencyStats::default();
+    }
+    LatencyStats {
+        count: h.len(),
+        min_us: h.min(),
+        mean_us: h.mean(),
+        stdev_us: h.stdev(),
+        p50_us: h.value_at_quantile(0.50),
+        p90_us: h.value_at_quantile(0.90),
+        p95_us: h.value_at_quantile(0.95),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        max_us: h.max(),
+    }
+}
+
+const PERCENTILES: [f64; 16] = [
+    0.0, 0.1, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0,
+];
+
+fn endpoint_stats(
+    hist: &Histogram<u64>,
+    cached: &Histogram<u64>,
+    uncached: &Histogram<u64>,
+    errors: u64,
+    errors_by_status: &BTreeMap<String, u64>,
+    status_counts: &BTreeMap<String, u64>,
+    secs: f64,
+) -> EndpointStats {
+    let requests = hist.len();
+    EndpointStats {
+        requests,
+        errors,
+        error_rate: if requests == 0 {
+            0.0
+        } else {
+            errors as f64 / requests as f64
+        },
+        errors_by_status: errors_by_status.clone(),
+        status_counts: status_counts.clone(),
+        throughput_rps: requests as f64 / secs,
+        latency: latency_stats(hist),
+        cached: (!cached.is_empty()).then(|| latency_stats(cached)),
+        uncached: (!uncached.is_empty()).then(|| latency_stats(uncached)),
+        percentiles: if hist.is_empty() {
+            Vec::new()
+        } else {
+            PERCENTILES
+                .iter()
+                .map(|&q| Quantile {
+                    q,
+                    us: hist.value_at_quantile(q),
+                })
+                .collect()
+        },
+        hdr_base64: encode_histogram(hist),
+    }
+}
+
+/// Serializes a histogram as V2 + deflate, base64 (HdrHistogram's interchange format).
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    use base64::Engine as _;
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut buf).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Decodes what [`encode_histogram`] wrote.
+pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_timing() {
+        let t = parse_server_timing(
+            r#"cache;desc="hit";dur=0.012, embed;dur=2.301, search;dur=0.410, total;dur=2.900"#,
+        );
+        assert_eq!(t.cache, Some(CacheMark::Hit));
+        assert_eq!(
+            t.stages,
+            vec![
+                ("cache".to_string(), 12),
+                ("embed".to_string(), 2301),
+                ("search".to_string(), 410),
+                ("total".to_string(), 2900)
+            ]
+        );
+        assert_eq!(parse_server_timing("").stages.len(), 0);
+        assert_eq!(
+            parse_server_timing(r#"cache;desc="miss""#).cache,
+            Some(CacheMark::Miss)
+        );
+    }
+
+    #[test]
+    fn window_and_bad_tokens() {
+        let r = Recorder::new();
+        let t0 = Instant::now();
+        let ok = |started, bad, status| Outcome {
+            endpoint: Endpoint::Search,
+            bad_token: bad,
+            started,
+            latency: Duration::from_micros(1500),
+            status,
+            server_timing: Some(r#"cache;desc="hit";dur=0.01"#),
+        };
+        r.record(&ok(t0, false, Status::Http(200))); // warm-up
+        let w = t0 + Duration::from_millis(10);
+        r.start_window(w);
+        r.record(&ok(w, false, Status::Http(200)));
+        r.record(&ok(w, false, Status::Http(503)));
+        r.record(&ok(w, true, Status::Http(401)));
+        r.record(&ok(w, true, Status::Http(200)));
+        r.end_window(w + Duration::from_secs(2));
+        r.record(&ok(w + Duration::from_secs(3), false, Status::Http(200))); // after
+        let out = r.finish(Duration::from_secs(2), &[Endpoint::Search]);
+        assert_eq!(out.warmup_requests, 1);
+        assert_eq!(out.overall.requests, 2);
+        assert_eq!(out.overall.errors, 1);
+        assert_eq!(out.overall.errors_by_status.get("503"), Some(&1));
+        assert_eq!(out.bad_token.requests, 2);
+        assert_eq!(out.bad_token.rejected, 1);
+        assert_eq!(out.bad_token.unexpected.get("200"), Some(&1));
+        assert_eq!(out.series.len(), 2);
+        assert_eq!(out.series[0].requests, 2);
+        assert_eq!(out.responses_hit, 2);
+        assert!((out.overall.throughput_rps - 1.0).abs() < 1e-9);
+        let h = decode_histogram(out.endpoints["search"].hdr_base64.as_ref().unwrap()).unwrap();
+        assert_eq!(h.len(), 2);
+    }
+}

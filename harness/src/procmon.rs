@@ -1,0 +1,179 @@
+//! Sampling the server process's CPU and memory once a second (embedded stack), and the
+//! machine facts every summary carries.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::summary::{Machine, ProcessSample, ProcessStats};
+
+/// One raw sample before it is placed on the window's time axis.
+#[derive(Debug, Clone, Copy)]
+struct Raw {
+    at: Instant,
+    cpu_pct: f64,
+    rss_bytes: u64,
+}
+
+/// A running sampler of one process.
+#[derive(Debug)]
+pub struct ProcessMonitor {
+    pid: u32,
+    stop_tx: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<Vec<Raw>>>,
+}
+
+impl ProcessMonitor {
+    /// Starts sampling `pid` every `interval`.
+    pub fn start(pid: u32, interval: Duration) -> ProcessMonitor {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("server-monitor".into())
+            .spawn(move || {
+                let spid = Pid::from_u32(pid);
+                let mut sys = System::new();
+                let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+                let mut samples = Vec::new();
+                // The first refresh only sets the CPU baseline.
+                sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[spid]), true, kind);
+                loop {
+                    match stop_rx.recv_timeout(interval) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[spid]), true, kind);
+                    let Some(p) = sys.process(spid) else { break };
+                    samples.push(Raw {
+                        at: Instant::now(),
+                        cpu_pct: f64::from(p.cpu_usage()),
+                        rss_bytes: p.memory(),
+                    });
+                }
+                samples
+            })
+            .ok();
+        ProcessMonitor {
+            pid,
+            stop_tx: Some(stop_tx),
+            handle,
+        }
+    }
+
+    /// Stops sampling. `window` is the measured window (`start`, `end`): sample times are
+    /// given relative to its start, and the CPU mean covers only samples inside it.
+    pub fn stop(mut self, window: (Instant, Instant)) -> ProcessStats {
+        drop(self.stop_tx.take());
+        let raw = self
+            .handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let (start, end) = window;
+        let samples: Vec<ProcessSample> = raw
+            .iter()
+            .map(|r| ProcessSample {
+                t: if r.at >= start {
+                    r.at.duration_since(start).as_secs_f64()
+                } else {
+                    -start.duration_since(r.at).as_secs_f64()
+                },
+                cpu_pct: r.cpu_pct,
+                rss_bytes: r.rss_bytes,
+            })
+            .collect();
+        let inside: Vec<&Raw> = raw
+            .iter()
+            .filter(|r| r.at > start && r.at <= end + Duration::from_millis(500))
+            .collect();
+        let cpu_mean_pct = if inside.is_empty() {
+            0.0
+        } else {
+            inside.iter().map(|r| r.cpu_pct).sum::<f64>() / inside.len() as f64
+        };
+        let cpu_max_pct = inside.iter().map(|r| r.cpu_pct).fold(0.0, f64::max);
+        let sampled_peak = raw.iter().map(|r| r.rss_bytes).max().unwrap_or(0);
+        ProcessStats {
+            pid: self.pid,
+            samples,
+            cpu_mean_pct,
+            cpu_max_pct,
+            peak_rss_bytes: sampled_peak.max(kernel_peak_rss(self.pid).unwrap_or(0)),
+        }
+    }
+}
+
+/// The kernel's RSS high-water mark for a live process (Linux `VmHWM`), in bytes.
+pub fn kernel_peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Facts about this machine.
+pub fn machine() -> Machine {
+    let mut sys = System::new();
+    sys.refresh_cpu_all();
+    sys.refresh_memory();
+    let cpu_model = sys
+        .cpus()
+        .first()
+        .map(|c| c.brand().trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    Machine {
+        hostname: System::host_name(),
+        os: System::long_os_version(),
+        kernel: System::kernel_version(),
+        cpu_model,
+        cpu_cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or_else(|_| sys.cpus().len().max(1)),
+        cpu_physical_cores: System::physical_core_count(),
+        memory_bytes: sys.total_memory(),
+    }
+}
+
+/// `git rev-parse HEAD` and whether the tree is dirty, run in `dir`.
+pub fn git_revision(dir: &std::path::Path) -> (Option<String>, Option<bool>) {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let rev = run(&["rev-parse", "HEAD"]).filter(|s| !s.is_empty());
+    let dirty = rev
+        .as_ref()
+        .and_then(|_| run(&["status", "--porcelain", "--untracked-files=no"]))
+        .map(|s| !s.is_empty());
+    (rev, dirty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process() {
+        let mon = ProcessMonitor::start(std::process::id(), Duration::from_millis(20));
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_millis(120));
+        let stats = mon.stop((start, Instant::now()));
+        assert!(!stats.samples.is_empty());
+        assert!(stats.peak_rss_bytes > 0);
+    }
+
+    #[test]
+    fn machine_facts() {
+        let m = machine();
+        assert!(m.cpu_cores >= 1);
+        assert!(m.memory_bytes > 0);
+    }
+}

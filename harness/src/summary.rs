@@ -1,0 +1,486 @@
+//! `summary.json`: everything one run measured, in a versioned schema.
+//!
+//! The report (`harness report`), CI and later tooling read this file, so its shape is a
+//! contract: fields are only added, never renamed or removed, within one
+//! [`SCHEMA_VERSION`]. `harness/summary.schema.json` describes it as a JSON Schema and the
+//! tests validate real runs against it.
+//!
+//! Units are in the field names: `_us` microseconds, `_s` seconds, `_bytes` bytes,
+//! `_pct` percent (0..100 per core for CPU, so two busy cores read 200), `_per_s` per second.
+//! Rates without a suffix (`error_rate`, `hit_rate`) are fractions 0..1.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::GpuTelemetry;
+
+/// The version of this schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The file name of the summary in a run's folder.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// One run's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`SCHEMA_VERSION`] when written by this harness.
+    pub schema_version: u32,
+    /// The harness's crate version.
+    pub harness_version: String,
+    /// What was run.
+    pub scenario: ScenarioInfo,
+    /// When the load (warm-up included) started, UTC.
+    pub started_at: DateTime<Utc>,
+    /// When the measured window ended, UTC.
+    pub finished_at: DateTime<Utc>,
+    /// When the measured window (after warm-up) started, UTC.
+    pub measured_from: DateTime<Utc>,
+    /// Length of the measured window in seconds: the denominator of every throughput.
+    pub measured_s: f64,
+    /// `git rev-parse HEAD` of the working tree the harness ran from, if it is a git checkout.
+    pub git_revision: Option<String>,
+    /// Whether that working tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// The machine the harness (and an embedded server) ran on.
+    pub machine: Machine,
+    /// The server under test.
+    pub stack: StackInfo,
+    /// The corpus and its ingestion.
+    pub corpus: CorpusInfo,
+    /// All authenticated requests of the measured window together.
+    pub overall: EndpointStats,
+    /// Per endpoint (`search`, `query`, `health`): only endpoints the workload used.
+    pub endpoints: BTreeMap<String, EndpointStats>,
+    /// Requests sent with a deliberately bad token, counted apart from the rest.
+    pub bad_token: BadTokenStats,
+    /// One point per second of the measured window (by the second each request started).
+    pub series: Vec<SecondPoint>,
+    /// Server-Timing stage breakdown over all responses that carried the header
+    /// (stage name -> stats). Stages: `cache`, `embed`, `search`, `generate`, `total`.
+    pub stages: BTreeMap<String, LatencyStats>,
+    /// Response cache, from the server's `/metrics` counters over the measured window.
+    pub cache: CacheStats,
+    /// The server process's CPU and memory (embedded stack only).
+    pub server_process: Option<ProcessStats>,
+    /// What the load generator did (mode-specific facts: planned vs sent, schedule lag).
+    pub load: LoadStats,
+    /// Each threshold rule with what was observed.
+    pub thresholds: Vec<ThresholdResult>,
+    /// The verdict and exit code.
+    pub verdict: Verdict,
+    /// GPU telemetry (NVML), when the sampler ran; `None` when it was not started.
+    pub gpu: Option<GpuTelemetry>,
+    /// Free-form notes the harness adds (e.g. why a figure is missing).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// Reads and parses a summary file, checking its schema version.
+    pub fn read(path: &Path) -> Result<Summary, SummaryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SummaryError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let summary: Summary =
+            serde_json::from_str(&text).map_err(|source| SummaryError::Parse {
+                path: path.display().to_string(),
+                source,
+            })?;
+        if summary.schema_version != SCHEMA_VERSION {
+            return Err(SummaryError::Version {
+                path: path.display().to_string(),
+                found: summary.schema_version,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// Writes the summary as pretty JSON.
+    pub fn write(&self, path: &Path) -> Result<(), SummaryError> {
+        let text = serde_json::to_string_pretty(self).map_err(|source| SummaryError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        std::fs::write(path, text + "\n").map_err(|source| SummaryError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Why a summary could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a summary.
+    #[error("{path} is not a harness summary.json: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The file was written with another schema version.
+    #[error(
+        "{path} has schema_version {found}, this harness reads version {SCHEMA_VERSION}: \
+         re-run the scenario with this harness"
+    )]
+    Version {
+        /// The file.
+        path: String,
+        /// The version in the file.
+        found: u32,
+    },
+}
+
+/// The scenario as it was run (after command-line overrides).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario name (`phase2`, `smoke`, or the file's stem).
+    pub name: String,
+    /// The scenario file.
+    pub file: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// `embedded` or `external`.
+    pub stack: String,
+    /// `closed` (virtual users) or `open` (arrival rate).
+    pub mode: String,
+    /// Closed loop: virtual users.
+    pub vus: Option<u32>,
+    /// Open loop: requests per second.
+    pub rate_per_s: Option<f64>,
+    /// Open loop: `constant` or `poisson`.
+    pub arrival: Option<String>,
+    /// Open loop: the cap on requests in flight.
+    pub max_in_flight: Option<u32>,
+    /// Measured duration in seconds (as asked for).
+    pub duration_s: f64,
+    /// Warm-up in seconds before the measured window.
+    pub warmup_s: f64,
+    /// Closed loop: pause between a user's requests, milliseconds.
+    pub think_time_ms: f64,
+    /// Workload mix weights by endpoint.
+    pub mix: BTreeMap<String, u32>,
+    /// Distinct questions in the query set.
+    pub questions: usize,
+    /// Share of requests sent with a bad token (0..1).
+    pub bad_token_share: f64,
+    /// Share of search requests made unique so they miss the cache (0..1).
+    pub fresh_share: f64,
+    /// Whether the server's generator was enabled (embedded stack).
+    pub generator: Option<bool>,
+    /// The threshold rules as written.
+    pub rules: Vec<String>,
+}
+
+/// Facts about the machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    /// Host name.
+    pub hostname: Option<String>,
+    /// Operating system, long form.
+    pub os: Option<String>,
+    /// Kernel version.
+    pub kernel: Option<String>,
+    /// CPU model string.
+    pub cpu_model: String,
+    /// Logical CPUs.
+    pub cpu_cores: usize,
+    /// Physical cores, when known.
+    pub cpu_physical_cores: Option<usize>,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackInfo {
+    /// `embedded` or `external`.
+    pub kind: String,
+    /// The base URL the load went to.
+    pub base_url: String,
+    /// Server version from `/health`.
+    pub server_version: Option<String>,
+    /// `/health` status right before the load: `green`, `yellow` or `red`.
+    pub health_before: Option<String>,
+    /// `/health` status right after the load.
+    pub health_after: Option<String>,
+    /// Backends from `/health` (`embedder`, `store`, `generator`).
+    pub backends: BTreeMap<String, Backend>,
+    /// Seconds from spawning the server to its "listening" line (embedded stack).
+    pub startup_s: Option<f64>,
+    /// The server's log file, relative to the run folder (embedded stack).
+    pub server_log: Option<String>,
+}
+
+/// One backend as `/health` reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Backend {
+    /// Implementation name (e.g. `fastembed`, `qdrant-edge`, `llama.cpp`).
+    pub name: Option<String>,
+    /// `up`, `down`, `disabled`...
+    pub state: Option<String>,
+    /// Free text (model, path, URL).
+    pub detail: Option<String>,
+}
+
+/// The corpus and its ingestion.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CorpusInfo {
+    /// The folder that was ingested (as the server saw it).
+    pub path: Option<String>,
+    /// Where it came from: `bun-types@1.3.14`, a folder, or `external` (not ingested here).
+    pub source: String,
+    /// Whether this run ingested it.
+    pub ingested: bool,
+    /// Files read by the ingest.
+    pub files: Option<u64>,
+    /// Chunks produced.
+    pub chunks: Option<u64>,
+    /// Points upserted.
+    pub upserted: Option<u64>,
+    /// Files the server skipped, with reasons.
+    pub skipped: Vec<SkippedFile>,
+    /// Vectors in the collection (from `/health` before the load).
+    pub vectors: Option<u64>,
+    /// Ingest wall time as the server measured it, seconds.
+    pub ingest_s: Option<f64>,
+    /// Ingest wall time as the harness measured it (request round trip), seconds.
+    pub ingest_wall_s: Option<f64>,
+    /// Chunks per second as the server reported it.
+    pub chunks_per_s: Option<f64>,
+}
+
+/// A file the ingest skipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Latency statistics of one histogram (microseconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Number of values recorded.
+    pub count: u64,
+    /// Smallest value.
+    pub min_us: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Standard deviation.
+    pub stdev_us: f64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 95th percentile.
+    pub p95_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest value.
+    pub max_us: u64,
+}
+
+/// Statistics of one endpoint (or of all together in [`Summary::overall`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndpointStats {
+    /// Requests completed in the measured window (errors included).
+    pub requests: u64,
+    /// Requests that failed: transport errors and non-2xx responses.
+    pub errors: u64,
+    /// `errors / requests` (0 when there were none).
+    pub error_rate: f64,
+    /// Error counts by HTTP status (`"503"`) or `"transport"` / `"timeout"`.
+    pub errors_by_status: BTreeMap<String, u64>,
+    /// Successful responses by status (`"200"`).
+    pub status_counts: BTreeMap<String, u64>,
+    /// `requests / measured_s`.
+    pub throughput_rps: f64,
+    /// Latency of all requests (errors included), microseconds. Open loop: from the
+    /// intended start, so schedule lag is included.
+    pub latency: LatencyStats,
+    /// Latency of responses the server marked as cache hits (`Server-Timing: cache;desc="hit"`).
+    pub cached: Option<LatencyStats>,
+    /// Latency of responses the server marked as cache misses.
+    pub uncached: Option<LatencyStats>,
+    /// Latency percentiles: `(quantile 0..1, microseconds)` points for a percentile plot.
+    pub percentiles: Vec<Quantile>,
+    /// The full HDR histogram, V2 + deflate, base64: merges exactly across runs.
+    pub hdr_base64: Option<String>,
+}
+
+/// One point of a percentile curve.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Quantile {
+    /// Quantile, 0..1.
+    pub q: f64,
+    /// Latency at that quantile, microseconds.
+    pub us: u64,
+}
+
+/// Requests sent with a bad token on purpose.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BadTokenStats {
+    /// How many were sent (in the measured window).
+    pub requests: u64,
+    /// How many got the expected 401.
+    pub rejected: u64,
+    /// Any other outcome, by status or `transport`: these count as errors.
+    pub unexpected: BTreeMap<String, u64>,
+    /// Latency of the rejections, microseconds.
+    pub latency: LatencyStats,
+}
+
+/// One second of the measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SecondPoint {
+    /// Seconds since the measured window started.
+    pub t: u32,
+    /// Requests started in this second (authenticated; completed).
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+    /// Median latency of this second's requests, microseconds (0 when none).
+    pub p50_us: u64,
+    /// 95th percentile.
+    pub p95_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Slowest.
+    pub max_us: u64,
+    /// Requests per endpoint in this second.
+    pub by_endpoint: BTreeMap<String, u64>,
+}
+
+/// Response cache figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CacheStats {
+    /// `ragbench_cache_hits_total` delta over the measured window (all routes).
+    pub hits: Option<u64>,
+    /// `ragbench_cache_misses_total` delta over the measured window (all routes).
+    pub misses: Option<u64>,
+    /// `hits / (hits + misses)`, when there was any lookup.
+    pub hit_rate: Option<f64>,
+    /// The same per route (`search`, `query`).
+    pub by_route: BTreeMap<String, RouteCache>,
+    /// Hits and misses as the responses' `Server-Timing` reported them (client side).
+    pub responses_hit: u64,
+    /// Responses marked as misses.
+    pub responses_miss: u64,
+    /// Where the hit rate came from: `metrics` (server counters) or `unavailable`.
+    pub source: String,
+}
+
+/// Cache figures of one route.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RouteCache {
+    /// Hits over the window.
+    pub hits: u64,
+    /// Misses over the window.
+    pub misses: u64,
+    /// `hits / (hits + misses)`.
+    pub hit_rate: Option<f64>,
+}
+
+/// The server process's resource use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessStats {
+    /// Its process id.
+    pub pid: u32,
+    /// One sample a second; `t` is seconds since the measured window started
+    /// (negative during warm-up).
+    pub samples: Vec<ProcessSample>,
+    /// Mean CPU over the measured window, percent of one core.
+    pub cpu_mean_pct: f64,
+    /// Highest one-second CPU, percent of one core.
+    pub cpu_max_pct: f64,
+    /// Highest RSS seen, bytes (the kernel's high-water mark when available).
+    pub peak_rss_bytes: u64,
+}
+
+/// One resource sample.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct ProcessSample {
+    /// Seconds since the measured window started (negative during warm-up).
+    pub t: f64,
+    /// CPU over the last interval, percent of one core.
+    pub cpu_pct: f64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+}
+
+/// What the load generator did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadStats {
+    /// `closed` or `open`.
+    pub mode: String,
+    /// The generator: `goose 0.19` or `open-loop scheduler`.
+    pub generator: String,
+    /// Requests sent during warm-up (not measured).
+    pub warmup_requests: u64,
+    /// Requests sent to prime the cache before the load (not measured).
+    pub primed_requests: u64,
+    /// Open loop: arrivals planned in the measured window.
+    pub planned: Option<u64>,
+    /// Open loop: planned arrivals that were never sent (the window ended first because
+    /// `max_in_flight` was reached); a sign the server could not keep up.
+    pub dropped: Option<u64>,
+    /// Open loop: how late requests were sent relative to their intended start, microseconds.
+    pub schedule_lag: Option<LatencyStats>,
+    /// Closed loop: goose's own request count (a cross-check of `overall.requests`).
+    pub goose_requests: Option<u64>,
+    /// Files goose wrote (its own reports), relative to the run folder.
+    pub goose_reports: Vec<String>,
+}
+
+/// One threshold rule and its outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The rule as written (`search.p95 < 2ms`).
+    pub rule: String,
+    /// The metric (`p95`, `throughput`, `error_rate`, `cache_hit_rate`, `vectors`, ...).
+    pub metric: String,
+    /// The endpoint it applies to, or `None` for all together.
+    pub endpoint: Option<String>,
+    /// `<`, `<=`, `>`, `>=`, `==`, `!=`.
+    pub op: String,
+    /// The limit in the metric's base unit (microseconds, per second, fraction, count).
+    pub limit: f64,
+    /// What was observed, same unit; `None` when it could not be measured.
+    pub observed: Option<f64>,
+    /// The limit for people (`2ms`, `70%`).
+    pub limit_display: String,
+    /// The observation for people (`1.42ms`, `93.1%`, `n/a`).
+    pub observed_display: String,
+    /// Whether the rule held.
+    pub passed: bool,
+    /// Why it failed or could not be measured.
+    pub message: Option<String>,
+}
+
+/// The run's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    /// All thresholds passed and requests were made.
+    pub passed: bool,
+    /// The process exit code: 0 pass, 1 a threshold failed (or no requests).
+    pub exit_code: i32,
+    /// One line per failure.
+    pub failures: Vec<String>,
+}
