@@ -128,7 +128,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn,qdrant_edge=error"));
     // A second init (the harness may call run() twice in tests) is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -127,6 +127,10 @@ async fn reingesting_the_same_folder_adds_nothing() {
     assert_eq!(again["vectors"], s.ingest["vectors"], "{again}");
     assert_eq!(again["chunks"], s.ingest["chunks"]);
     assert_eq!(again["deleted"], 0);
+    assert_eq!(
+        again["upserted"], 0,
+        "unchanged passages are not embedded again"
+    );
 }
 
 #[tokio::test]

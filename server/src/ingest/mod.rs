@@ -59,7 +59,7 @@ pub struct IngestSummary {
     pub files: usize,
     /// Passages produced.
     pub chunks: usize,
-    /// Passages written (all of them: the store replaces same-id points).
+    /// Passages embedded and written (new or changed; unchanged ones are already stored).
     pub upserted: usize,
     /// Stale passages of changed files deleted.
     pub deleted: usize,
@@ -127,14 +127,46 @@ impl Ingestor {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        let all: Vec<&Passage> = files.iter().flat_map(|f| f.passages.iter()).collect();
-        // Several model batches per store write: fewer WAL appends, same memory bound.
-        for group in all.chunks(self.batch_size * 4) {
-            let texts = group.iter().map(|p| embedding_input(p)).collect();
+        // Passages sorted by length and batched by padded tokens: a batch is padded to its
+        // longest member, so mixing a 20-token passage with a 500-token one wastes 96 % of the
+        // work, and the model's memory grows with batch x length.
+        // Ids are content hashes: a stored id is a stored, identical passage, so only new or
+        // changed passages are embedded (re-ingesting an unchanged folder embeds nothing).
+        let stored = self
+            .store
+            .existing(
+                files
+                    .iter()
+                    .flat_map(|f| f.passages.iter().map(|p| p.id))
+                    .collect(),
+            )
+            .await?;
+        bar.inc(stored.len() as u64);
+        let mut queue: Vec<(usize, &Passage, String)> = files
+            .iter()
+            .flat_map(|f| f.passages.iter())
+            .filter(|p| !stored.contains(&p.id))
+            .map(|p| {
+                let input = embedding_input(p);
+                (self.chunker.count(&input) + 2, p, input)
+            })
+            .collect();
+        queue.sort_by_key(|(tokens, ..)| *tokens);
+        let upserted = queue.len();
+        let mut rest = queue.as_slice();
+        while !rest.is_empty() {
+            let n = batch_len(rest, self.batch_size, MAX_BATCH_TOKENS);
+            let (group, tail) = rest.split_at(n);
+            rest = tail;
+            let texts = group.iter().map(|(_, _, input)| input.clone()).collect();
             let vectors = self.embedder.embed_batch(texts).await?;
-            let points = group.iter().map(|p| (*p).clone()).zip(vectors).collect();
+            let points = group
+                .iter()
+                .map(|(_, p, _)| (*p).clone())
+                .zip(vectors)
+                .collect();
             self.store.upsert(points).await?;
-            bar.inc(group.len() as u64);
+            bar.inc(n as u64);
         }
         bar.finish_and_clear();
         let mut deleted = 0;
@@ -149,7 +181,7 @@ impl Ingestor {
         Ok(IngestSummary {
             files: files.len(),
             chunks: total,
-            upserted: total,
+            upserted,
             deleted,
             skipped,
             seconds,
@@ -260,6 +292,19 @@ impl Ingestor {
     }
 }
 
+/// Padded tokens (batch size x longest member) allowed in one model batch.
+const MAX_BATCH_TOKENS: usize = 8_192;
+
+/// How many of the (ascending-length) `queue` go in the next batch: at least one, at most
+/// `max_items`, and no more than `max_tokens` once padded to the longest.
+fn batch_len(queue: &[(usize, &Passage, String)], max_items: usize, max_tokens: usize) -> usize {
+    let mut n = 0;
+    while n < queue.len() && n < max_items && (n + 1) * queue[n].0 <= max_tokens {
+        n += 1;
+    }
+    n.max(1)
+}
+
 fn heading_line(title: &str, heading: &str) -> String {
     if heading.is_empty() {
         title.to_string()
@@ -293,6 +338,25 @@ fn rel_path(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_padded_tokens() {
+        let p = Passage {
+            id: uuid::Uuid::nil(),
+            path: String::new(),
+            title: String::new(),
+            heading: String::new(),
+            text: String::new(),
+            chunk_index: 0,
+        };
+        let queue: Vec<(usize, &Passage, String)> = [10, 10, 100, 400, 500, 9000]
+            .iter()
+            .map(|&t| (t, &p, String::new()))
+            .collect();
+        assert_eq!(batch_len(&queue, 32, 1000), 3); // 4 x 400 would pad past 1000
+        assert_eq!(batch_len(&queue, 2, 1000), 2);
+        assert_eq!(batch_len(&queue[5..], 32, 1000), 1); // one oversized passage still goes
+    }
 
     #[test]
     fn ids_are_deterministic_and_content_sensitive() {

@@ -170,6 +170,30 @@ impl VectorStore for EdgeStore {
         .await
     }
 
+    async fn existing(
+        &self,
+        ids: Vec<uuid::Uuid>,
+    ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError> {
+        self.blocking("retrieve", move |shard| {
+            let ids: Vec<PointId> = ids.into_iter().map(PointId::Uuid).collect();
+            let records = shard
+                .retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Bool(false)),
+                    Some(WithVector::Bool(false)),
+                )
+                .map_err(op_err("retrieve"))?;
+            Ok(records
+                .into_iter()
+                .filter_map(|r| match r.id {
+                    PointId::Uuid(u) => Some(u),
+                    PointId::NumId(_) => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn delete_by_path(&self, path: &str, keep: &[uuid::Uuid]) -> Result<usize, StoreError> {
         let path = path.to_string();
         let keep: std::collections::HashSet<uuid::Uuid> = keep.iter().copied().collect();

@@ -77,6 +77,11 @@ pub struct SearchFilter {
 pub trait VectorStore: Send + Sync {
     /// Inserts or replaces passages (same id = same point).
     async fn upsert(&self, points: Vec<(Passage, Vec<f32>)>) -> Result<(), StoreError>;
+    /// Which of `ids` are already stored: ingestion embeds only the others.
+    async fn existing(
+        &self,
+        ids: Vec<uuid::Uuid>,
+    ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError>;
     /// Deletes the passages of `path` whose ids are not in `keep` (stale chunks of an edited
     /// file); returns how many were deleted.
     async fn delete_by_path(&self, path: &str, keep: &[uuid::Uuid]) -> Result<usize, StoreError>;
