@@ -47,7 +47,11 @@ fn count(hay: &str, needle: &str) -> usize {
 
 #[test]
 fn fixtures_are_harness_summaries() {
-    for name in ["report-phase2-cpu.json", "report-phase3-gpu.json"] {
+    for name in [
+        "report-phase2-cpu.json",
+        "report-phase3-gpu.json",
+        "report-smoke-recorded.json",
+    ] {
         let s = summary(name);
         assert_eq!(s.schema_version, harness::summary::SCHEMA_VERSION);
         assert!(s.overall.requests > 0, "{name}");
@@ -282,4 +286,31 @@ fn a_bare_summary_renders_with_gaps_marked_and_text_escaped() {
     for s in SECTIONS {
         assert!(html.contains(s), "missing section {s}");
     }
+}
+
+#[test]
+fn a_recorded_smoke_run_renders_every_chart() {
+    // `harness smoke` on a 2-core machine without a GPU, paths made relative.
+    let dir = temp_dir("report-smoke");
+    let s = summary("report-smoke-recorded.json");
+    let html = std::fs::read_to_string(report::write_report(&dir, &s, None).unwrap()).unwrap();
+    for s in SECTIONS {
+        assert!(html.contains(s), "missing section {s}");
+    }
+    for id in CPU_CHARTS {
+        assert_eq!(count(chart_block(&html, id), "<svg"), 1, "chart {id}");
+    }
+    assert!(html.contains("id=\"no-gpu\""));
+    assert!(html.contains("badge pass"));
+    for text in [
+        "<td>search</td>",
+        "search: cache hits",
+        "bad token (401 expected)",
+        "<dt>Embedder</dt>",
+        "closed loop, 5 virtual users",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+    assert!(external_references(&html).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -319,6 +319,15 @@ fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     })
 }
 
+/// The per-second points of whole seconds: a last second cut short by the end of the measured
+/// window would show as a drop in throughput that did not happen.
+fn whole_seconds(d: &ReportData) -> Vec<&TimePoint> {
+    d.timeseries
+        .iter()
+        .filter(|p| d.duration_s.is_none_or(|len| p.t_s + 1.0 <= len + 0.05))
+        .collect()
+}
+
 /// Latency percentiles (P50/P95/P99) per second.
 pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
     let c = Chart::new(
@@ -326,7 +335,7 @@ pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
         "Latency percentiles over time",
         "P50, P95 and P99 of the requests of each second of the measured window.",
     );
-    let pts = &d.timeseries;
+    let pts = whole_seconds(d);
     let Some((min, max)) = span(
         pts.iter()
             .flat_map(|p| [p.p50_us, p.p95_us, p.p99_us])
@@ -382,23 +391,24 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
         "Throughput over time",
         "Requests per second over the measured window, and the failed ones among them.",
     );
-    if d.timeseries.is_empty() {
+    let pts = whole_seconds(d);
+    if pts.is_empty() {
         return Ok(c.empty("No per-second series was recorded in this run."));
     }
     let mut lines = vec![
         Line::new(
             "all requests/s",
-            d.timeseries.iter().map(|p| (p.t_s, p.requests)).collect(),
+            pts.iter().map(|p| (p.t_s, p.requests)).collect(),
             BLUE_,
         ),
         Line::new(
             "errors/s",
-            d.timeseries.iter().map(|p| (p.t_s, p.errors)).collect(),
+            pts.iter().map(|p| (p.t_s, p.errors)).collect(),
             RED_,
         ),
     ];
     let mut names: Vec<&str> = Vec::new();
-    for p in &d.timeseries {
+    for p in &pts {
         for (n, _) in &p.by_endpoint {
             if !names.contains(&n.as_str()) {
                 names.push(n);
@@ -407,8 +417,7 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
     }
     if names.len() > 1 {
         for (i, name) in names.iter().enumerate() {
-            let pts = d
-                .timeseries
+            let per_endpoint = pts
                 .iter()
                 .map(|p| {
                     let n = p
@@ -419,13 +428,17 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
                     (p.t_s, n)
                 })
                 .collect();
-            let mut l = Line::new(format!("{name}/s"), pts, PALETTE[(i + 3) % PALETTE.len()]);
+            let mut l = Line::new(
+                format!("{name}/s"),
+                per_endpoint,
+                PALETTE[(i + 3) % PALETTE.len()],
+            );
             l.width = 1;
             lines.push(l);
         }
     }
-    let max = d.timeseries.iter().map(|p| p.requests).fold(0.0, f64::max);
-    let (x0, x1) = span(d.timeseries.iter().map(|p| p.t_s)).unwrap_or((0.0, 1.0));
+    let max = pts.iter().map(|p| p.requests).fold(0.0, f64::max);
+    let (x0, x1) = span(pts.iter().map(|p| p.t_s)).unwrap_or((0.0, 1.0));
     let (svg, legend) = draw_lines(LinePlot {
         x_desc: "seconds into the measured window",
         x_range: (x0.min(0.0), x1),

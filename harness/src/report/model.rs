@@ -774,10 +774,19 @@ impl ReportData {
         self.stages.iter().find(|s| s.stage == name)
     }
 
-    /// A short label for this run: `phase2 (2026-05-20T10:15:00Z)`.
+    /// A short label for this run: `phase2 (started 2026-05-20 10:15:00 UTC)`.
     pub fn label(&self) -> String {
         match &self.started_at {
-            Some(t) => format!("{} ({t})", self.scenario),
+            Some(t) => {
+                let t = chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|dt| {
+                        dt.with_timezone(&chrono::Utc)
+                            .format("%Y-%m-%d %H:%M:%S UTC")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|_| t.clone());
+                format!("{} (started {t})", self.scenario)
+            }
             None => self.scenario.clone(),
         }
     }

@@ -459,6 +459,17 @@ fn page(
     })
 }
 
+/// An RFC 3339 time as `2026-05-20 10:15:02 UTC`; other text as it is.
+fn timestamp(t: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(dt) => dt
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
 /// `GPU` when the run saw one, else `CPU`.
 fn device(d: &ReportData) -> &'static str {
     if d.gpu.available && !d.gpu.devices.is_empty() {
@@ -552,7 +563,10 @@ fn facts(d: &ReportData) -> Vec<Fact> {
         scenario = format!("{scenario} ({file})");
     }
     f.push(fact("Scenario", scenario));
-    f.push(fact("Started", or_nr(d.started_at.clone())));
+    f.push(fact(
+        "Started",
+        or_nr(d.started_at.as_deref().map(timestamp)),
+    ));
     let mut duration = d
         .duration_s
         .map(|s| format!("{} measured", fmt::seconds(s)))
