@@ -112,6 +112,9 @@ pub struct RunFlags {
     /// Ingest only the first N corpus files.
     #[arg(long)]
     pub corpus_limit: Option<usize>,
+    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
+    #[arg(long)]
+    pub corpus_prefix: Option<String>,
     /// Start the embedded server without the generator.
     #[arg(long)]
     pub no_generator: bool,
@@ -147,6 +150,7 @@ impl RunFlags {
             think_time: self.think_time.clone(),
             base_url: self.base_url.clone(),
             corpus_limit: self.corpus_limit,
+            corpus_prefix: self.corpus_prefix.clone(),
             no_generator: self.no_generator,
             thresholds: self.thresholds.clone(),
             no_thresholds: self.no_thresholds,
@@ -219,8 +223,22 @@ pub fn main() -> ExitCode {
 }
 
 fn setup_error(e: &anyhow::Error) -> ExitCode {
-    eprintln!("harness: error: {e:#}");
+    eprintln!("harness: error: {}", error_chain(e));
     ExitCode::from(EXIT_SETUP)
+}
+
+/// An error and its causes on one line, leaving out a cause whose text the message already
+/// carries (most of ours embed their cause).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 fn report(a: &Path, b: Option<&Path>, out: Option<&Path>, max: Option<&str>) -> ExitCode {
@@ -302,9 +320,16 @@ fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
 
 /// Loopback traffic must never go through an HTTP proxy from the environment.
 fn keep_loopback_off_proxies() {
-    let any_proxy = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some());
+    let any_proxy = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some());
     if !any_proxy {
         return;
     }

@@ -289,7 +289,11 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
                 )
             })
             .collect();
-        out.push(format!("{} {}", dotted("server stages"), stages.join(" | ")));
+        out.push(format!(
+            "{} {}",
+            dotted("server stages"),
+            stages.join(" | ")
+        ));
     }
     if let Some(p) = &s.server_process {
         out.push(format!(

@@ -24,7 +24,9 @@ pub enum CorpusError {
         source: std::io::Error,
     },
     /// The folder has no markdown.
-    #[error("corpus folder {0} has no .md or .mdx files: point [corpus] path at a folder of markdown docs")]
+    #[error(
+        "corpus folder {0} has no .md or .mdx files: point [corpus] path at a folder of markdown docs"
+    )]
     Empty(PathBuf),
 }
 
@@ -56,15 +58,27 @@ pub fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
     Ok(files)
 }
 
-/// Copies the first `limit` markdown files of `src` (sorted by path) into `dest`, keeping
+/// Copies the markdown files of `src` whose relative path starts with `prefix` (all when
+/// `None`), the first `limit` of them sorted by path (all when `None`), into `dest`, keeping
 /// their relative paths. Returns how many were copied.
-pub fn copy_subset(src: &Path, dest: &Path, limit: usize) -> Result<usize, CorpusError> {
-    let files = markdown_files(src)?;
+pub fn copy_subset(
+    src: &Path,
+    dest: &Path,
+    prefix: Option<&str>,
+    limit: Option<usize>,
+) -> Result<usize, CorpusError> {
+    let files: Vec<PathBuf> = markdown_files(src)?
+        .into_iter()
+        .filter(|f| {
+            let rel = f.strip_prefix(src).unwrap_or(f);
+            prefix.is_none_or(|p| rel.to_string_lossy().starts_with(p))
+        })
+        .collect();
     if files.is_empty() {
-        return Err(CorpusError::Empty(src.to_path_buf()));
+        return Err(CorpusError::Empty(src.join(prefix.unwrap_or(""))));
     }
     let mut copied = 0;
-    for file in files.iter().take(limit) {
+    for file in files.iter().take(limit.unwrap_or(usize::MAX)) {
         let rel = file.strip_prefix(src).unwrap_or(file);
         let target = dest.join(rel);
         if let Some(parent) = target.parent() {
@@ -113,9 +127,18 @@ mod tests {
         std::fs::write(src.path().join("b/d.txt"), "no").unwrap();
         std::fs::write(src.path().join("e.md"), "# e").unwrap();
         let dest = tempfile::tempdir().unwrap();
-        assert_eq!(copy_subset(src.path(), dest.path(), 2).unwrap(), 2);
+        assert_eq!(
+            copy_subset(src.path(), dest.path(), None, Some(2)).unwrap(),
+            2
+        );
         assert!(dest.path().join("a.md").exists());
         assert!(dest.path().join("b/c.mdx").exists());
         assert!(!dest.path().join("e.md").exists());
+        let only_b = tempfile::tempdir().unwrap();
+        assert_eq!(
+            copy_subset(src.path(), only_b.path(), Some("b/"), None).unwrap(),
+            1
+        );
+        assert!(only_b.path().join("b/c.mdx").exists());
     }
 }

@@ -27,8 +27,7 @@ pub fn render(s: &Summary) -> String {
     let suite = format!("ragbench.{}", s.scenario.name);
     let requests_ok = s.overall.requests > 0;
     let tests = s.thresholds.len() + 1;
-    let failures =
-        s.thresholds.iter().filter(|t| !t.passed).count() + usize::from(!requests_ok);
+    let failures = s.thresholds.iter().filter(|t| !t.passed).count() + usize::from(!requests_ok);
     let mut x = String::new();
     let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
@@ -118,6 +117,9 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(escape(r#"p95 < 2ms & "x""#), "p95 &lt; 2ms &amp; &quot;x&quot;");
+        assert_eq!(
+            escape(r#"p95 < 2ms & "x""#),
+            "p95 &lt; 2ms &amp; &quot;x&quot;"
+        );
     }
 }

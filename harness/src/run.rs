@@ -295,13 +295,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
         .thresholds
         .iter()
         .filter(|t| !t.passed)
-        .map(|t| {
-            format!(
-                "{}: {}",
-                t.rule,
-                t.message.as_deref().unwrap_or("failed")
-            )
-        })
+        .map(|t| format!("{}: {}", t.rule, t.message.as_deref().unwrap_or("failed")))
         .collect();
     if summary.overall.requests == 0 {
         let goose = summary
@@ -331,9 +325,9 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             Ok(b) => Some(b),
             Err(e) if opts.baseline.is_some() => return Err(RunError::Options(e.to_string())),
             Err(e) => {
-                summary
-                    .notes
-                    .push(format!("the latest phase1 run was not used as a baseline: {e}"));
+                summary.notes.push(format!(
+                    "the latest phase1 run was not used as a baseline: {e}"
+                ));
                 None
             }
         },
@@ -425,10 +419,8 @@ impl Up {
 
 /// Starts (or finds) the server, ingests the corpus, waits until it is ready.
 async fn bring_up(scenario: &Scenario, opts: &RunOptions, dir: &Path) -> Result<Up, RunError> {
-    let lifetime = scenario.warmup
-        + scenario.duration
-        + scenario.ingest_timeout
-        + Duration::from_secs(3600);
+    let lifetime =
+        scenario.warmup + scenario.duration + scenario.ingest_timeout + Duration::from_secs(3600);
     match &scenario.stack {
         StackKind::Embedded => {
             let secret = auth::random_secret();
@@ -554,14 +546,17 @@ fn prepare_subset(
     dir: &Path,
     (path, source): (PathBuf, String),
 ) -> Result<(PathBuf, String), RunError> {
-    match scenario.corpus_limit {
-        None => Ok((path, source)),
-        Some(limit) => {
-            let dest = dir.join("corpus");
-            let n = corpus::copy_subset(&path, &dest, limit)?;
-            Ok((dest, format!("{source} (first {n} files)")))
-        }
+    if scenario.corpus_limit.is_none() && scenario.corpus_prefix.is_none() {
+        return Ok((path, source));
     }
+    let dest = dir.join("corpus");
+    let prefix = scenario.corpus_prefix.as_deref();
+    let n = corpus::copy_subset(&path, &dest, prefix, scenario.corpus_limit)?;
+    let what = match prefix {
+        Some(p) => format!("{source} ({n} files under {p})"),
+        None => format!("{source} (first {n} files)"),
+    };
+    Ok((dest, what))
 }
 
 fn describe_backends(h: &Health) -> String {
@@ -609,8 +604,14 @@ async fn ingest(
     let wall = started.elapsed().as_secs_f64();
     console::step(format!(
         "ingested {} files, {} chunks in {wall:.1}s ({} skipped)",
-        report.files.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
-        report.chunks.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+        report
+            .files
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into()),
+        report
+            .chunks
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into()),
         report.skipped.len()
     ));
     Ok(CorpusInfo {
@@ -636,8 +637,8 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
         let h = api.health().await;
         if let Ok(h) = &h {
             let has_vectors = h.vectors.unwrap_or(0) > 0 || !scenario.ingest;
-            let ok = h.status == "green"
-                || (h.status == "yellow" && !scenario.generator && has_vectors);
+            let ok =
+                h.status == "green" || (h.status == "yellow" && !scenario.generator && has_vectors);
             if ok {
                 return Ok(h.clone());
             }
@@ -648,7 +649,9 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
                     "the server did not become ready within 60s: /health is {} with {} vectors; {}. \
                      See server.log in the run folder",
                     h.status,
-                    h.vectors.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                    h.vectors
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "?".into()),
                     describe_backends(&h)
                 ))),
                 Err(e) => Err(e.into()),

@@ -141,6 +141,9 @@ pub struct ServerSection {
 pub struct CorpusSection {
     /// A folder of .md/.mdx to ingest instead of the bun-types docs (relative to the file).
     pub path: Option<String>,
+    /// Ingest only files whose path (relative to the corpus folder) starts with this,
+    /// e.g. `guides/` (a quick subset of small pages).
+    pub prefix: Option<String>,
     /// Ingest only the first N files (sorted by path): a quick subset.
     pub limit: Option<usize>,
     /// Whether to ingest (default: yes for embedded, no for external).
@@ -305,6 +308,8 @@ pub struct Scenario {
     pub server_env: BTreeMap<String, String>,
     /// Corpus folder; `None` = the bun-types docs from the asset cache.
     pub corpus_path: Option<PathBuf>,
+    /// Ingest only files under this relative path prefix.
+    pub corpus_prefix: Option<String>,
     /// Ingest only the first N files.
     pub corpus_limit: Option<usize>,
     /// Whether to ingest.
@@ -358,6 +363,8 @@ pub struct Overrides {
     pub base_url: Option<String>,
     /// `--corpus-limit`.
     pub corpus_limit: Option<usize>,
+    /// `--corpus-prefix`.
+    pub corpus_prefix: Option<String>,
     /// `--no-generator`.
     pub no_generator: bool,
     /// `--threshold` rules added to the file's.
@@ -373,7 +380,72 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Scenario, ScenarioErro
         source,
     })?;
     let file = parse(path, &text)?;
-    resolve(path, file, overrides)
+    resolve(path, file, overrides).map_err(|e| with_location(e, &text))
+}
+
+/// Gives a semantic error the line of the key (or threshold rule) it is about, when the file
+/// has it: `file:line:col: field: message`.
+fn with_location(e: ScenarioError, text: &str) -> ScenarioError {
+    let ScenarioError::Invalid {
+        path,
+        field,
+        message,
+    } = e
+    else {
+        return e;
+    };
+    let offset = if field.starts_with("thresholds[") {
+        backticked(&message).and_then(|rule| text.find(&format!("\"{rule}\"")).map(|o| o + 1))
+    } else {
+        key_offset(text, &field)
+    };
+    match offset {
+        Some(o) => {
+            let (line, column) = line_col(text, o);
+            ScenarioError::Syntax {
+                path,
+                line,
+                column,
+                field,
+                message,
+            }
+        }
+        None => ScenarioError::Invalid {
+            path,
+            field,
+            message,
+        },
+    }
+}
+
+/// The byte offset of `table.key = ...` (or a top-level `key`, or a `[table]` header).
+fn key_offset(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = match field.rsplit_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, field),
+    };
+    let mut current: Option<String> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
+            let name = trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            if table.is_none() && name == key {
+                return Some(offset + line.find('[').unwrap_or(0));
+            }
+            current = Some(name);
+        } else if current.as_deref() == table
+            && let Some((k, _)) = trimmed.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(offset + line.find(k.trim()).unwrap_or(0));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Parses a scenario's TOML, mapping errors to `file:line:col: field: message`.
@@ -427,7 +499,10 @@ fn field_at(text: &str, offset: Option<usize>, message: &str) -> String {
     }
     // A table header line itself: the error is about the table.
     if line.starts_with('[') {
-        let name = line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        let name = line
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
         if let Some(named) = backticked(message) {
             return join(&name, &named);
         }
@@ -515,8 +590,24 @@ pub fn resolve(
         return Err(invalid(
             path,
             "name",
-            format!("`{name}` must be non-empty and use only letters, digits, `-`, `_` and `.`: it names the run's folder"),
+            format!(
+                "`{name}` must be non-empty and use only letters, digits, `-`, `_` and `.`: it names the run's folder"
+            ),
         ));
+    }
+
+    // Thresholds first: a bad rule is reported before anything is read or started.
+    let mut rule_texts: Vec<String> = if overrides.no_thresholds {
+        Vec::new()
+    } else {
+        file.thresholds.clone()
+    };
+    rule_texts.extend(overrides.thresholds.iter().cloned());
+    let mut rules = Vec::with_capacity(rule_texts.len());
+    for (i, text) in rule_texts.iter().enumerate() {
+        let rule = thresholds::parse_rule(text)
+            .map_err(|e| invalid(path, &format!("thresholds[{i}]"), format!("`{text}`: {e}")))?;
+        rules.push(rule);
     }
 
     // Stack.
@@ -685,7 +776,9 @@ pub fn resolve(
             return Err(invalid(
                 path,
                 "load.mode",
-                format!("unknown mode `{other}`: use `closed` (virtual users) or `open` (arrival rate)"),
+                format!(
+                    "unknown mode `{other}`: use `closed` (virtual users) or `open` (arrival rate)"
+                ),
             ));
         }
     };
@@ -787,21 +880,6 @@ pub fn resolve(
         ));
     }
 
-    // Thresholds.
-    let mut rule_texts: Vec<String> = if overrides.no_thresholds {
-        Vec::new()
-    } else {
-        file.thresholds.clone()
-    };
-    rule_texts.extend(overrides.thresholds.iter().cloned());
-    let mut rules = Vec::with_capacity(rule_texts.len());
-    for (i, text) in rule_texts.iter().enumerate() {
-        let rule = thresholds::parse_rule(text).map_err(|e| {
-            invalid(path, &format!("thresholds[{i}]"), format!("`{text}`: {e}"))
-        })?;
-        rules.push(rule);
-    }
-
     Ok(Scenario {
         name,
         description: file.description,
@@ -816,6 +894,10 @@ pub fn resolve(
         server_config: file.server.config.as_deref().map(rel),
         server_env: file.server.env,
         corpus_path: file.corpus.path.as_deref().map(rel),
+        corpus_prefix: overrides
+            .corpus_prefix
+            .clone()
+            .or(file.corpus.prefix.clone()),
         corpus_limit,
         ingest,
         ingest_timeout,
@@ -845,7 +927,10 @@ mod tests {
     #[test]
     fn unknown_field_names_line_and_field() {
         let e = err("name = \"x\"\n\n[load]\nvus = 5\nvsu = 3\n");
-        assert!(e.starts_with("s.toml:5:1: load.vsu: unknown field `vsu`"), "{e}");
+        assert!(
+            e.starts_with("s.toml:5:1: load.vsu: unknown field `vsu`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -859,6 +944,30 @@ mod tests {
         let e = err("[lod]\nvus = 1\n");
         assert!(e.starts_with("s.toml:1:"), "{e}");
         assert!(e.contains("lod"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_get_a_line() {
+        let text =
+            "thresholds = [\"p95 < 2ms\", \"p97 < 1ms\"]\n\n[load]\nmode = \"open\"\nrate = -3.0\n";
+        let file = parse(Path::new("s.toml"), text).unwrap();
+        let e = with_location(
+            resolve(Path::new("s.toml"), file.clone(), &Overrides::default()).unwrap_err(),
+            text,
+        )
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:1:29: thresholds[1]: `p97 < 1ms`"),
+            "{e}"
+        );
+        let text2 = "[load]\nmode = \"open\"\nrate = -3.0\n";
+        let file2 = parse(Path::new("s.toml"), text2).unwrap();
+        let e2 = with_location(
+            resolve(Path::new("s.toml"), file2, &Overrides::default()).unwrap_err(),
+            text2,
+        )
+        .to_string();
+        assert!(e2.starts_with("s.toml:3:1: load.rate:"), "{e2}");
     }
 
     #[test]

@@ -250,7 +250,9 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
         }
     };
     if cache.is_some() && !matches!(metric, Metric::Latency(_)) {
-        return err("`cached.`/`uncached.` apply to latency metrics only (e.g. `search.cached.p95 < 1ms`)");
+        return err(
+            "`cached.`/`uncached.` apply to latency metrics only (e.g. `search.cached.p95 < 1ms`)",
+        );
     }
     let endpoint_ok = match metric {
         Metric::Latency(_)
@@ -269,7 +271,9 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
     }
     let limit = parse_value(metric, rhs)?;
     if metric == Metric::Health && !matches!(op, Op::Eq | Op::Ne | Op::Ge | Op::Gt) {
-        return err("health compares with ==, !=, >= or > (red < yellow < green), e.g. `health == green`");
+        return err(
+            "health compares with ==, !=, >= or > (red < yellow < green), e.g. `health == green`",
+        );
     }
     Ok(Rule {
         text: text.to_string(),
@@ -304,9 +308,7 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
             } else if let Some(n) = v.strip_suffix('m') {
                 (n, 60e6)
             } else {
-                return err(format!(
-                    "`{v}` needs a time unit: us, ms or s (e.g. `2ms`)"
-                ));
+                return err(format!("`{v}` needs a time unit: us, ms or s (e.g. `2ms`)"));
             };
             Ok(number(num, "a time")? * factor)
         }
@@ -353,7 +355,9 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
                     return Ok(number(n, "a size")? * factor);
                 }
             }
-            err(format!("`{v}` needs a size unit: MiB, GiB, MB, GB (e.g. `2GiB`)"))
+            err(format!(
+                "`{v}` needs a size unit: MiB, GiB, MB, GB (e.g. `2GiB`)"
+            ))
         }
     }
 }
@@ -553,12 +557,37 @@ mod tests {
 
     #[test]
     fn rejects_bad_rules_with_a_reason() {
-        assert!(parse_rule("p95 2ms").unwrap_err().0.contains("no comparison"));
-        assert!(parse_rule("p96 < 2ms").unwrap_err().0.contains("unknown metric"));
+        assert!(
+            parse_rule("p95 2ms")
+                .unwrap_err()
+                .0
+                .contains("no comparison")
+        );
+        assert!(
+            parse_rule("p96 < 2ms")
+                .unwrap_err()
+                .0
+                .contains("unknown metric")
+        );
         assert!(parse_rule("p95 < 2").unwrap_err().0.contains("time unit"));
-        assert!(parse_rule("serch.p95 < 2ms").unwrap_err().0.contains("unknown endpoint"));
-        assert!(parse_rule("search.vectors > 5").unwrap_err().0.contains("not per endpoint"));
-        assert!(parse_rule("error_rate < 5").unwrap_err().0.contains("above 1"));
+        assert!(
+            parse_rule("serch.p95 < 2ms")
+                .unwrap_err()
+                .0
+                .contains("unknown endpoint")
+        );
+        assert!(
+            parse_rule("search.vectors > 5")
+                .unwrap_err()
+                .0
+                .contains("not per endpoint")
+        );
+        assert!(
+            parse_rule("error_rate < 5")
+                .unwrap_err()
+                .0
+                .contains("above 1")
+        );
         assert!(parse_rule("health < green").is_err());
     }
 

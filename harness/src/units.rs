@@ -24,9 +24,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 "`{text}` is not a duration: expected a number before `{rest}` (write e.g. `30s`, `3m`, `250ms`)"
             ));
         }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration: bad number `{}`", &rest[..num_len]))?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| {
+            format!(
+                "`{text}` is not a duration: bad number `{}`",
+                &rest[..num_len]
+            )
+        })?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -52,7 +55,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{text}` is not a duration: it must be zero or more"));
+        return Err(format!(
+            "`{text}` is not a duration: it must be zero or more"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }

@@ -35,7 +35,9 @@ fn open_loop_p99(stall_every: u64) -> (u64, serde_json::Value) {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let s = summary_json(&out_dir);
     assert_schema_valid(&s);
-    let p99 = s["endpoints"]["search"]["latency"]["p99_us"].as_u64().unwrap();
+    let p99 = s["endpoints"]["search"]["latency"]["p99_us"]
+        .as_u64()
+        .unwrap();
     (p99, s)
 }
 
@@ -55,7 +57,12 @@ fn a_stalling_server_raises_p99_in_open_loop_mode() {
     );
     assert_eq!(plain_summary["load"]["mode"], "open");
     assert!(stalled_summary["load"]["planned"].as_u64().unwrap() > 0);
-    assert!(stalled_summary["load"]["schedule_lag"]["max_us"].as_u64().unwrap() > 0);
+    assert!(
+        stalled_summary["load"]["schedule_lag"]["max_us"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -88,7 +95,11 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
     assert!(junit.contains(r#"name="search.p95 &lt; 1us""#), "{junit}");
     assert!(junit.contains("<failure"), "{junit}");
     assert!(junit.contains("vs limit &lt; 1us"), "{junit}");
-    assert_eq!(junit.matches("<failure").count(), 1, "only the impossible rule fails: {junit}");
+    assert_eq!(
+        junit.matches("<failure").count(),
+        1,
+        "only the impossible rule fails: {junit}"
+    );
 
     let s = summary_json(&out_dir);
     assert_schema_valid(&s);
@@ -108,8 +119,18 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
     assert!(rate > 0.5 && rate < 1.0, "{rate}");
     // Server-Timing was parsed into stages and cached/uncached latency.
     assert!(s["stages"]["total"]["count"].as_u64().unwrap() > 0);
-    assert!(s["endpoints"]["search"]["cached"]["count"].as_u64().unwrap() > 0);
-    assert!(s["endpoints"]["search"]["uncached"]["count"].as_u64().unwrap() > 0);
+    assert!(
+        s["endpoints"]["search"]["cached"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        s["endpoints"]["search"]["uncached"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(!s["series"].as_array().unwrap().is_empty());
     assert!(s["load"]["primed_requests"].as_u64().unwrap() > 0);
 }

@@ -26,7 +26,11 @@ fn broken_scenario_exits_2_naming_file_line_and_field() {
         "the error names file and line 5: {}",
         show(&out)
     );
-    assert!(stderr.contains("load.vus"), "the error names the field: {}", show(&out));
+    assert!(
+        stderr.contains("load.vus"),
+        "the error names the field: {}",
+        show(&out)
+    );
 }
 
 #[test]
@@ -56,6 +60,11 @@ fn invalid_threshold_rule_is_named() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("thresholds[1]"), "{}", show(&out));
+    assert!(
+        stderr.contains(&format!("{}:1:", file.display())),
+        "the error names the rule's line: {}",
+        show(&out)
+    );
     assert!(stderr.contains("p95 < 2 parsecs"), "{}", show(&out));
 }
 

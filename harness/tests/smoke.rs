@@ -22,20 +22,34 @@ fn smoke_runs_end_to_end() {
     assert_eq!(s["schema_version"], 1);
     assert_eq!(s["scenario"]["name"], "smoke");
     assert_eq!(s["stack"]["kind"], "embedded");
-    assert!(s["overall"]["requests"].as_u64().unwrap() > 0, "{}", show(&out));
+    assert!(
+        s["overall"]["requests"].as_u64().unwrap() > 0,
+        "{}",
+        show(&out)
+    );
     assert!(s["corpus"]["ingested"].as_bool().unwrap());
     assert_eq!(s["corpus"]["files"], 30, "the 30-file subset was ingested");
     assert!(s["corpus"]["vectors"].as_u64().unwrap() > 0);
     assert!(s["server_process"]["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(s["endpoints"]["search"]["requests"].as_u64().unwrap() > 0);
-    assert_eq!(s["bad_token"]["requests"], s["bad_token"]["rejected"], "every bad token got 401");
-    assert!(s["gpu"].is_object(), "the GPU section is always there (available or why not)");
+    assert_eq!(
+        s["bad_token"]["requests"], s["bad_token"]["rejected"],
+        "every bad token got 401"
+    );
+    assert!(
+        s["gpu"].is_object(),
+        "the GPU section is always there (available or why not)"
+    );
     // The verdict matches the exit code, and a failure is a threshold, not a broken run.
     let exit = s["verdict"]["exit_code"].as_i64().unwrap();
     assert_eq!(Some(exit as i32), code);
     if exit == 1 {
         assert!(
-            s["thresholds"].as_array().unwrap().iter().any(|t| t["passed"] == false),
+            s["thresholds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["passed"] == false),
             "exit 1 names a failed threshold: {}",
             show(&out)
         );

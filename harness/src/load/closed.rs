@@ -48,7 +48,6 @@ pub async fn run(
         "--timeout".into(),
         format!("{:.3}", ctx.request_timeout.as_secs_f64()),
         "--no-telnet".into(),
-        "--no-websocket".into(),
         "--no-print-metrics".into(),
         "--no-error-summary".into(),
         "--quiet".into(),

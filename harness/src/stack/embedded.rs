@@ -63,7 +63,10 @@ const GRACE: Duration = Duration::from_secs(10);
 impl ServerChild {
     /// Spawns the server and waits for its "listening" line. `on_wait` is called about every
     /// 200 ms while waiting, with the seconds elapsed (for a spinner).
-    pub fn start(spec: &ServerSpec, mut on_wait: impl FnMut(f64)) -> Result<ServerChild, StackError> {
+    pub fn start(
+        spec: &ServerSpec,
+        mut on_wait: impl FnMut(f64),
+    ) -> Result<ServerChild, StackError> {
         std::fs::create_dir_all(&spec.data_dir).map_err(|source| StackError::Io {
             path: spec.data_dir.clone(),
             source,
@@ -151,7 +154,9 @@ impl ServerChild {
                     // stdout closed without the line: the server exited (or will).
                     let status = guard.wait_exit(Duration::from_secs(5));
                     return Err(StackError::ServerExited {
-                        status: status.map(|s| s.to_string()).unwrap_or_else(|| "still running".into()),
+                        status: status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "still running".into()),
                         log: spec.log_path.clone(),
                         tail: log_tail(&spec.log_path, 25),
                     });

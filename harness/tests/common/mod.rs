@@ -68,9 +68,13 @@ pub fn assert_schema_valid(summary: &Value) {
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(summary)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "summary.json does not match the schema:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match the schema:\n{}",
+        errors.join("\n")
+    );
 }
 
 /// A stand-in for the ragbench server that speaks the contract: `/health`, `/v1/search`,
@@ -221,7 +225,10 @@ async fn query(headers: HeaderMap) -> Response {
         return unauthorized();
     }
     (
-        [("server-timing", r#"cache;desc="hit";dur=0.010, total;dur=0.020"#)],
+        [(
+            "server-timing",
+            r#"cache;desc="hit";dur=0.010, total;dur=0.020"#,
+        )],
         axum::Json(json!({"answer": "a", "sources": [], "cached": true, "tokens": 1})),
     )
         .into_response()
