@@ -38,11 +38,7 @@ impl ProcessMonitor {
                 let mut samples = Vec::new();
                 // The first refresh only sets the CPU baseline.
                 sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[spid]), true, kind);
-                loop {
-                    match stop_rx.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
                     sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[spid]), true, kind);
                     let Some(p) = sys.process(spid) else { break };
                     samples.push(Raw {
