@@ -27,7 +27,8 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
   [embedder]  backend = \"fastembed\"          all-MiniLM-L6-v2 on ONNX Runtime (CPU)
               model_onnx, tokenizer_dir        your own model files instead of the cached ones
               ort_library                      libonnxruntime.so (or env ORT_DYLIB_PATH)
-              threads, batch_size = 32, max_length = 512
+              threads (ingestion), query_sessions (one per core), batch_size = 32,
+              max_length = 512
   [store]     backend = \"edge\"               Qdrant engine in process, under data_dir/qdrant
               collection = \"documentation\", hnsw_m = 16, hnsw_ef_construct = 100,
               indexing_threshold_kb = 100, hnsw_ef

@@ -158,8 +158,10 @@ pub struct EmbedderConfig {
     pub tokenizer_dir: Option<PathBuf>,
     /// ONNX Runtime shared library; default `ORT_DYLIB_PATH` or the cached one.
     pub ort_library: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads; default: all cores.
+    /// ONNX Runtime intra-op threads of the ingestion session; default: all cores.
     pub threads: Option<usize>,
+    /// Single-threaded sessions serving queries in parallel; default: one per core.
+    pub query_sessions: Option<usize>,
     /// Passages per batch during ingestion.
     pub batch_size: usize,
     /// Longest input in tokens; longer is truncated.
@@ -174,6 +176,7 @@ impl Default for EmbedderConfig {
             tokenizer_dir: None,
             ort_library: None,
             threads: None,
+            query_sessions: None,
             batch_size: 32,
             max_length: 512,
         }

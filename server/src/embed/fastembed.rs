@@ -13,10 +13,16 @@ use crate::backend::{BackendInfo, BackendState};
 use crate::config::EmbedderConfig;
 
 /// The default embedder: CPU inference of an ONNX sentence-transformer.
+///
+/// Two kinds of sessions, because the two workloads want opposite things: ingestion embeds big
+/// batches, fastest with one session using every core; queries are single short texts arriving
+/// concurrently, fastest (and steadier under a load generator on the same cores) with one
+/// single-threaded, non-spinning session per core, used in parallel.
 pub struct FastembedEmbedder {
-    // fastembed's `embed` takes `&mut self`; one session already uses every core, so a
-    // mutex costs nothing in throughput and keeps the memory of a single session.
-    model: Arc<Mutex<TextEmbedding>>,
+    // fastembed's `embed` takes `&mut self`, hence the mutex and the pool.
+    batch_session: Arc<Mutex<TextEmbedding>>,
+    query_sessions: Arc<Mutex<Vec<TextEmbedding>>>,
+    query_permits: Arc<tokio::sync::Semaphore>,
     batch_size: usize,
     detail: String,
 }
@@ -60,23 +66,38 @@ impl FastembedEmbedder {
         };
         let onnx_bytes = std::fs::read(&onnx)
             .map_err(|e| EmbedError::Load(format!("{}: {e}", onnx.display())))?;
-        let model =
-            UserDefinedEmbeddingModel::new(onnx_bytes, tokenizer_files).with_pooling(Pooling::Mean);
-        let mut options = InitOptionsUserDefined::new().with_max_length(cfg.max_length);
-        if let Some(threads) = cfg.threads {
-            options = options.with_intra_threads(threads);
-        }
-        let embedding =
-            TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| load(&e))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let session = |threads: usize, spin: bool| {
+            let model = UserDefinedEmbeddingModel::new(onnx_bytes.clone(), tokenizer_files.clone())
+                .with_pooling(Pooling::Mean);
+            let options = InitOptionsUserDefined::new()
+                .with_max_length(cfg.max_length)
+                .with_intra_threads(threads)
+                .with_session_config(
+                    "session.intra_op.allow_spinning",
+                    if spin { "1" } else { "0" },
+                );
+            TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| load(&e))
+        };
+        let batch_session = session(cfg.threads.unwrap_or(cores), true)?;
+        let query_count = cfg.query_sessions.unwrap_or(cores).max(1);
+        let query_sessions = (0..query_count)
+            .map(|_| session(1, false))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            model: Arc::new(Mutex::new(embedding)),
+            batch_session: Arc::new(Mutex::new(batch_session)),
+            query_sessions: Arc::new(Mutex::new(query_sessions)),
+            query_permits: Arc::new(tokio::sync::Semaphore::new(query_count)),
             batch_size: cfg.batch_size.max(1),
-            detail: format!("all-MiniLM-L6-v2 ({})", onnx.display()),
+            detail: format!(
+                "all-MiniLM-L6-v2 ({}), {query_count} query sessions",
+                onnx.display()
+            ),
         })
     }
 
-    async fn run(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let model = Arc::clone(&self.model);
+    async fn run_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let model = Arc::clone(&self.batch_session);
         let batch = self.batch_size;
         tokio::task::spawn_blocking(move || {
             let mut model = model.lock().unwrap_or_else(|poison| poison.into_inner());
@@ -85,6 +106,31 @@ impl FastembedEmbedder {
         .await
         .map_err(|e| EmbedError::Inference(e.to_string()))?
         .map_err(|e| EmbedError::Inference(e.to_string()))
+    }
+
+    async fn run_query(&self, text: String) -> Result<Vec<f32>, EmbedError> {
+        // A permit guarantees a free session in the pool.
+        let _permit = self
+            .query_permits
+            .acquire()
+            .await
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let pool = Arc::clone(&self.query_sessions);
+        tokio::task::spawn_blocking(move || {
+            let mut session = pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .ok_or_else(|| EmbedError::Inference("no free query session".into()))?;
+            let result = session.embed([text], None);
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+            result
+                .map_err(|e| EmbedError::Inference(e.to_string()))?
+                .pop()
+                .ok_or_else(|| EmbedError::Inference("the model returned no vector".into()))
+        })
+        .await
+        .map_err(|e| EmbedError::Inference(e.to_string()))?
     }
 }
 
@@ -95,13 +141,11 @@ impl Embedder for FastembedEmbedder {
     }
 
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let mut out = self.run(vec![text.to_string()]).await?;
-        out.pop()
-            .ok_or_else(|| EmbedError::Inference("the model returned no vector".into()))
+        self.run_query(text.to_string()).await
     }
 
     async fn embed_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.run(texts).await
+        self.run_batch(texts).await
     }
 
     fn info(&self) -> BackendInfo {
