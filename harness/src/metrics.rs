@@ -401,8 +401,9 @@ impl Recorder {
             &overall.status_counts,
             secs,
         );
-        // Requests are attributed to the second they started in; the window has this many.
-        let n_seconds = measured.as_secs_f64().ceil() as usize;
+        // Requests are attributed to the second they started in; the window has this many
+        // (a window that overran its length by a few milliseconds has no extra second).
+        let n_seconds = ((measured.as_secs_f64() - 0.05).ceil() as usize).max(1);
         let series = (0..n_seconds)
             .map(|t| match s.seconds.get(t) {
                 Some(sec) if !sec.hist.is_empty() => SecondPoint {
