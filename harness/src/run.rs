@@ -630,7 +630,8 @@ async fn ingest(
 }
 
 /// Waits until `/health` says the server can be measured: green, or yellow when the
-/// generator is off on purpose (the contract's yellow) and vectors are there.
+/// generator is off on purpose and vectors are there (servers that report a disabled
+/// generator as yellow).
 async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
