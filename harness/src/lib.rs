@@ -25,4 +25,5 @@ pub mod stack;
 pub mod summary;
 pub mod thresholds;
 pub mod units;
+pub mod verdict;
 pub mod workload;

@@ -19,10 +19,7 @@ use crate::procmon::{self, ProcessMonitor};
 use crate::prom;
 use crate::scenario::{LoadMode, Scenario, StackKind};
 use crate::stack::{ServerChild, ServerSpec, StackError};
-use crate::summary::{
-    self, CorpusInfo, LoadStats, ScenarioInfo, StackInfo, Summary, ThresholdResult, Verdict,
-};
-use crate::thresholds;
+use crate::summary::{self, CorpusInfo, LoadStats, ScenarioInfo, StackInfo, Summary, Verdict};
 use crate::workload::Workload;
 use crate::{junit, report};
 
@@ -153,8 +150,17 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
         }
     }
 
+    let baseline = find_baseline(opts, &dir)?;
+    if max_regression.is_some() && baseline.is_none() {
+        return Err(RunError::Options(
+            "--max-regression needs a baseline: pass --baseline FILE, or run phase1 first so its \
+             latest run is found under reports/out"
+                .into(),
+        ));
+    }
+
     let mut up = bring_up(scenario, opts, &dir).await?;
-    let result = measure(scenario, opts, &dir, &mut up).await;
+    let result = measure(scenario, &dir, &mut up).await;
     // Stop the server on every path (also done by Drop).
     if let Some(mut server) = up.server.take() {
         let status = tokio::task::spawn_blocking(move || server.stop())
@@ -167,7 +173,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             console::step(format!("note: the server exited with {st} on shutdown"));
         }
     }
-    let (window, outcome, recorded, server_stats, gpu, health_after, primed) = result?;
+    let Measured {
+        window,
+        outcome,
+        recorded,
+        server_stats,
+        gpu,
+        health_after,
+        primed,
+    } = result?;
 
     // Assemble the summary.
     let mut notes = Vec::new();
@@ -187,55 +201,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     };
     recorded_cache.responses_hit = recorded.responses_hit;
     recorded_cache.responses_miss = recorded.responses_miss;
-    let (vus, rate, arrival, max_in_flight, think_ms) = match &scenario.mode {
-        LoadMode::Closed { vus, think_time } => (
-            Some(*vus),
-            None,
-            None,
-            None,
-            think_time.as_secs_f64() * 1000.0,
-        ),
-        LoadMode::Open {
-            rate,
-            arrival,
-            max_in_flight,
-        } => (
-            None,
-            Some(*rate),
-            Some(arrival.name().to_string()),
-            Some(*max_in_flight),
-            0.0,
-        ),
-    };
     let mut summary = Summary {
         schema_version: summary::SCHEMA_VERSION,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: ScenarioInfo {
-            name: scenario.name.clone(),
-            file: scenario.file.display().to_string(),
-            description: scenario.description.clone(),
-            stack: scenario.stack.name().to_string(),
-            mode: scenario.mode.name().to_string(),
-            vus,
-            rate_per_s: rate,
-            arrival,
-            max_in_flight,
-            duration_s: scenario.duration.as_secs_f64(),
-            warmup_s: scenario.warmup.as_secs_f64(),
-            think_time_ms: think_ms,
-            mix: [
-                ("search".to_string(), scenario.mix.search),
-                ("query".to_string(), scenario.mix.query),
-                ("health".to_string(), scenario.mix.health),
-            ]
-            .into_iter()
-            .collect(),
-            questions: scenario.questions.len(),
-            bad_token_share: scenario.bad_token_share,
-            fresh_share: scenario.fresh_share,
-            generator: matches!(scenario.stack, StackKind::Embedded).then_some(scenario.generator),
-            rules: scenario.rules.iter().map(|r| r.text.clone()).collect(),
-        },
+        scenario: scenario_info(scenario),
         started_at: window.load_started_at,
         finished_at: window.end_at,
         measured_from: window.start_at,
@@ -284,100 +253,21 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
         gpu: Some(gpu),
         notes,
     };
+    if let Some(note) = baseline_note(opts, baseline.as_ref()) {
+        summary.notes.push(note);
+    }
     if let Some((startup_s, log)) = up.startup.take() {
         summary.stack.startup_s = Some(startup_s);
         summary.stack.server_log = Some(log);
     }
 
-    // Thresholds and verdict.
-    summary.thresholds = thresholds::evaluate(&scenario.rules, &summary);
-    let mut failures: Vec<String> = summary
-        .thresholds
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| format!("{}: {}", t.rule, t.message.as_deref().unwrap_or("failed")))
-        .collect();
-    if summary.overall.requests == 0 {
-        let goose = summary
-            .load
-            .goose_requests
-            .map(|n| format!(" (goose counted {n})"))
-            .unwrap_or_default();
-        failures.insert(
-            0,
-            format!(
-                "no requests completed in the measured window{goose}: the load generator failed \
-                 (a panic inside a goose transaction ends a user silently)"
-            ),
-        );
-    }
-
-    // Baseline comparison and the regression gate.
-    let baseline_path = opts.baseline.clone().or_else(|| {
-        report::baseline::find_latest(
-            &opts.out_root,
-            report::baseline::DEFAULT_BASELINE_SCENARIO,
-            Some(&dir),
-        )
-    });
-    let baseline = match &baseline_path {
-        Some(p) => match Summary::read(p) {
-            Ok(b) => Some(b),
-            Err(e) if opts.baseline.is_some() => return Err(RunError::Options(e.to_string())),
-            Err(e) => {
-                summary.notes.push(format!(
-                    "the latest phase1 run was not used as a baseline: {e}"
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    if let Some(max) = max_regression {
-        match &baseline {
-            Some(b) => {
-                let findings = report::check_regression(&summary, b, max)
-                    .map_err(|e| RunError::Options(e.to_string()))?;
-                let worst = findings.iter().map(|f| f.worse_pct).fold(0.0, f64::max);
-                let rule = format!("regression vs baseline <= {max}%");
-                let passed = findings.is_empty();
-                let message = (!passed).then(|| {
-                    findings
-                        .iter()
-                        .map(|f| f.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                if let Some(m) = &message {
-                    failures.push(format!("{rule}: {m}"));
-                }
-                summary.thresholds.push(ThresholdResult {
-                    rule,
-                    metric: "regression".into(),
-                    endpoint: None,
-                    op: "<=".into(),
-                    limit: max,
-                    observed: Some(worst),
-                    limit_display: format!("{max}%"),
-                    observed_display: format!("{worst:.1}%"),
-                    passed,
-                    message,
-                });
-            }
-            None => {
-                return Err(RunError::Options(
-                    "--max-regression needs a baseline: pass --baseline FILE, or run phase1 first \
-                     so its latest run is found under reports/out"
-                        .into(),
-                ));
-            }
-        }
-    }
-    summary.verdict = Verdict {
-        passed: failures.is_empty(),
-        exit_code: if failures.is_empty() { 0 } else { 1 },
-        failures,
-    };
+    // Thresholds, the regression gate and the verdict.
+    crate::verdict::decide(
+        &scenario.rules,
+        &mut summary,
+        baseline.as_ref(),
+        max_regression,
+    );
 
     // Outputs.
     let summary_path = dir.join(summary::SUMMARY_FILE);
@@ -401,15 +291,103 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     })
 }
 
-type Measured = (
-    load::Window,
-    load::LoadOutcome,
-    crate::metrics::Recorded,
-    Option<summary::ProcessStats>,
-    crate::gpu::GpuTelemetry,
-    Option<Health>,
-    u64,
-);
+/// The baseline run to compare with: `--baseline`, else the latest phase1 run (other than
+/// this one) under the output root. A given baseline that does not load is an error; a
+/// latest phase1 run that does not load is skipped.
+fn find_baseline(opts: &RunOptions, dir: &Path) -> Result<Option<Summary>, RunError> {
+    if let Some(p) = &opts.baseline {
+        let file = if p.is_dir() {
+            p.join(summary::SUMMARY_FILE)
+        } else {
+            p.clone()
+        };
+        return Summary::read(&file)
+            .map(Some)
+            .map_err(|e| RunError::Options(format!("--baseline: {e}")));
+    }
+    let latest = report::baseline::find_latest(
+        &opts.out_root,
+        report::baseline::DEFAULT_BASELINE_SCENARIO,
+        Some(dir),
+    );
+    Ok(latest.and_then(|p| Summary::read(&p).ok()))
+}
+
+/// A note for the summary saying which baseline the report compares with.
+fn baseline_note(opts: &RunOptions, baseline: Option<&Summary>) -> Option<String> {
+    let b = baseline?;
+    let how = if opts.baseline.is_some() {
+        "given with --baseline"
+    } else {
+        "the latest phase1 run"
+    };
+    Some(format!(
+        "compared with baseline {} of {} ({how})",
+        b.scenario.name,
+        b.started_at.format("%Y-%m-%d %H:%M UTC")
+    ))
+}
+
+/// The scenario as it ran, for the summary.
+fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
+    let (vus, rate, arrival, max_in_flight, think_ms) = match &scenario.mode {
+        LoadMode::Closed { vus, think_time } => (
+            Some(*vus),
+            None,
+            None,
+            None,
+            think_time.as_secs_f64() * 1000.0,
+        ),
+        LoadMode::Open {
+            rate,
+            arrival,
+            max_in_flight,
+        } => (
+            None,
+            Some(*rate),
+            Some(arrival.name().to_string()),
+            Some(*max_in_flight),
+            0.0,
+        ),
+    };
+    ScenarioInfo {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        description: scenario.description.clone(),
+        stack: scenario.stack.name().to_string(),
+        mode: scenario.mode.name().to_string(),
+        vus,
+        rate_per_s: rate,
+        arrival,
+        max_in_flight,
+        duration_s: scenario.duration.as_secs_f64(),
+        warmup_s: scenario.warmup.as_secs_f64(),
+        think_time_ms: think_ms,
+        mix: [
+            ("search".to_string(), scenario.mix.search),
+            ("query".to_string(), scenario.mix.query),
+            ("health".to_string(), scenario.mix.health),
+        ]
+        .into_iter()
+        .collect(),
+        questions: scenario.questions.len(),
+        bad_token_share: scenario.bad_token_share,
+        fresh_share: scenario.fresh_share,
+        generator: matches!(scenario.stack, StackKind::Embedded).then_some(scenario.generator),
+        rules: scenario.rules.iter().map(|r| r.text.clone()).collect(),
+    }
+}
+
+/// What [`measure`] returns.
+struct Measured {
+    window: load::Window,
+    outcome: load::LoadOutcome,
+    recorded: crate::metrics::Recorded,
+    server_stats: Option<summary::ProcessStats>,
+    gpu: crate::gpu::GpuTelemetry,
+    health_after: Option<Health>,
+    primed: u64,
+}
 
 impl Up {
     fn server_pid(&self) -> Option<u32> {
@@ -663,12 +641,7 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
 }
 
 /// Primes the cache, then runs warm-up and the measured window with all samplers.
-async fn measure(
-    scenario: &Scenario,
-    _opts: &RunOptions,
-    dir: &Path,
-    up: &mut Up,
-) -> Result<Measured, RunError> {
+async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measured, RunError> {
     let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
     let mint = TokenMint::new(&up.secret, lifetime);
     let users = match scenario.mode {
@@ -775,7 +748,7 @@ async fn measure(
     };
     let health_after = api.health().await.ok();
     let recorded = recorder.finish(window.measured(), &workload.endpoints());
-    Ok((
+    Ok(Measured {
         window,
         outcome,
         recorded,
@@ -783,5 +756,5 @@ async fn measure(
         gpu,
         health_after,
         primed,
-    ))
+    })
 }
