@@ -4,6 +4,9 @@
 //! harness phase1|phase2|phase3|smoke [flags]   run scenarios/<name>.toml
 //! harness run FILE [flags]                      run any scenario file
 //! harness report A [B]                          render run A, or compare A with baseline B
+//! harness merge RUN... [--out DIR]              one run from runs made at once on several machines
+//! harness compare RUN... [--out FILE.html]      runs side by side, changes against the first
+//! harness calibrate SCENARIO [flags]            the instrument's own floor with that load shape
 //! ```
 //!
 //! Exit codes: 0 every threshold passed, 1 a threshold failed (or no requests were made),
@@ -69,6 +72,30 @@ pub enum Command {
         /// Exit 1 when A's P95 or throughput is this much worse than B's (e.g. 10%).
         #[arg(long, value_name = "PCT")]
         max_regression: Option<String>,
+    },
+    /// Measure the instrument's own floor: a scenario's load shape (or the one given by the
+    /// flags) against a trivial endpoint the harness serves on loopback. Prints the floor's
+    /// percentiles and the highest rate the instrument sustains.
+    Calibrate(CalibrateFlags),
+    /// Combine the summaries of one scenario run at the same time from several machines into
+    /// one run (HDR histograms merge exactly) and re-check its thresholds; exits like a run.
+    Merge {
+        /// The runs: run folders or their summary.json files.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// The merged run's folder (default reports/out/<scenario>-merged-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Set runs side by side (e.g. phase1 phase2 phase3): percentiles, throughput, errors,
+    /// cache, server and GPU figures, each later run's change against the first.
+    Compare {
+        /// The runs: run folders or their summary.json files; the first is the reference.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// The HTML page to write (default reports/out/compare-<timestamp>.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Runs the server in this process (used by the embedded stack).
     #[command(name = "__server", hide = true)]
@@ -136,6 +163,46 @@ pub struct RunFlags {
     /// Do not write report.html.
     #[arg(long)]
     pub no_report: bool,
+    /// Skip measuring the instrument's own floor before the warm-up.
+    #[arg(long)]
+    pub no_calibrate: bool,
+}
+
+/// `harness calibrate`'s arguments: a scenario for the load shape, and overrides of it.
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateFlags {
+    /// The scenario whose load shape to use: a name under scenarios/ (phase3) or a file.
+    pub scenario: String,
+    /// The floor's measured window.
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Unmeasured start of each measurement.
+    #[arg(long, default_value = "1s")]
+    pub warmup: String,
+    /// The highest-rate probe's measured window (0s skips it).
+    #[arg(long, default_value = "5s")]
+    pub max_rate_duration: String,
+    /// Size of the trivial endpoint's response body (a cached /v1/search answer is ~2.7 KB).
+    #[arg(long, default_value_t = 2700)]
+    pub response_bytes: usize,
+    /// Closed loop with this many virtual users.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// Closed loop: pause between a user's requests (e.g. 1s).
+    #[arg(long)]
+    pub think_time: Option<String>,
+    /// Open loop at this many requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop arrivals: constant or poisson.
+    #[arg(long)]
+    pub arrival: Option<String>,
+    /// Open loop: cap on requests in flight.
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Also write the floor as JSON (the summary's `calibration` section) to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 impl RunFlags {
@@ -219,6 +286,9 @@ pub fn main() -> ExitCode {
         Command::Phase3(f) => run_named("phase3", f),
         Command::Smoke(f) => run_named("smoke", f),
         Command::Run { file, flags } => run_file(&file, flags),
+        Command::Calibrate(flags) => calibrate(flags),
+        Command::Merge { runs, out } => merge(&runs, out.as_deref()),
+        Command::Compare { runs, out } => compare(&runs, out.as_deref()),
     }
 }
 
@@ -255,7 +325,7 @@ fn report(a: &Path, b: Option<&Path>, out: Option<&Path>, max: Option<&str>) -> 
         if let (Some(max_pct), Some(b)) = (max_pct, b) {
             let (_, current) = crate::report::load_summary(a)?;
             let (_, base) = crate::report::load_summary(b)?;
-            let findings = crate::report::regression::check_data(&current, &base, max_pct);
+            let findings = crate::report::regression::check(&current, &base, max_pct);
             for f in &findings {
                 eprintln!("harness: regression: {f}");
             }
@@ -267,6 +337,61 @@ fn report(a: &Path, b: Option<&Path>, out: Option<&Path>, max: Option<&str>) -> 
     })();
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) => setup_error(&e),
+    }
+}
+
+fn calibrate(flags: CalibrateFlags) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let file = if Path::new(&flags.scenario).is_file() {
+            PathBuf::from(&flags.scenario)
+        } else {
+            scenario_file(&flags.scenario)?
+        };
+        let overrides = Overrides {
+            vus: flags.vus,
+            think_time: flags.think_time.clone(),
+            rate: flags.rate,
+            arrival: flags.arrival.clone(),
+            max_in_flight: flags.max_in_flight,
+            ..Overrides::default()
+        };
+        let scenario = scenario::load(&file, &overrides)?;
+        let parse = |what: &str, v: &str| {
+            crate::units::parse_duration(v).map_err(|e| anyhow::anyhow!("--{what} {v:?}: {e}"))
+        };
+        let durations = crate::calibrate::Durations {
+            warmup: parse("warmup", &flags.warmup)?,
+            floor: parse("duration", &flags.duration)?,
+            max_rate: parse("max-rate-duration", &flags.max_rate_duration)?,
+        };
+        keep_loopback_off_proxies();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let scratch =
+            std::env::temp_dir().join(format!("harness-calibrate-{}", std::process::id()));
+        let workload = std::sync::Arc::new(crate::workload::Workload::new(&scenario));
+        let floor = runtime.block_on(crate::calibrate::calibrate(
+            &scenario.mode,
+            workload,
+            flags.response_bytes,
+            durations,
+            &scratch,
+        ));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let floor = floor?;
+        println!("{}", crate::console::render_calibration(&floor));
+        if let Some(path) = &flags.json {
+            let text = serde_json::to_string_pretty(&floor)?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::from(EXIT_PASS),
         Err(e) => setup_error(&e),
     }
 }
@@ -300,6 +425,7 @@ fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
         baseline: flags.baseline.clone(),
         max_regression_pct,
         no_report: flags.no_report,
+        no_calibrate: flags.no_calibrate,
         server_command: None,
         project_root: root,
     };
@@ -352,5 +478,77 @@ fn keep_loopback_off_proxies() {
     unsafe {
         std::env::set_var("NO_PROXY", &value);
         std::env::set_var("no_proxy", &value);
+    }
+}
+
+/// Reads a run's summary: `path` is a run folder or its `summary.json`.
+fn read_summary(path: &Path) -> anyhow::Result<crate::summary::Summary> {
+    let file = if path.is_dir() {
+        path.join(crate::summary::SUMMARY_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    Ok(crate::summary::Summary::read(&file)?)
+}
+
+/// `reports/out/<name>-<timestamp>` under the project root, not yet taken.
+fn stamped_output(name: &str, extension: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let base = project_root()
+        .join("reports")
+        .join("out")
+        .join(format!("{name}-{stamp}"));
+    let mut path = PathBuf::from(format!("{}{extension}", base.display()));
+    let mut n = 2;
+    while path.exists() {
+        path = PathBuf::from(format!("{}-{n}{extension}", base.display()));
+        n += 1;
+    }
+    path
+}
+
+fn merge(runs: &[PathBuf], out: Option<&Path>) -> ExitCode {
+    let result = (|| -> anyhow::Result<u8> {
+        let summaries = runs
+            .iter()
+            .map(|p| read_summary(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let merged = crate::merge::merge(&summaries).with_context(|| {
+            let names: Vec<String> = runs.iter().map(|p| p.display().to_string()).collect();
+            format!("cannot merge {}", names.join(", "))
+        })?;
+        let dir = match out {
+            Some(d) => d.to_path_buf(),
+            None => stamped_output(&format!("{}-merged", merged.scenario.name), ""),
+        };
+        crate::merge::write(&merged, &dir)?;
+        println!("{}", crate::console::render_table(&merged, &dir));
+        Ok(u8::try_from(merged.verdict.exit_code).unwrap_or(EXIT_FAIL))
+    })();
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => setup_error(&e),
+    }
+}
+
+fn compare(runs: &[PathBuf], out: Option<&Path>) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let summaries = runs
+            .iter()
+            .map(|p| read_summary(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let comparison = crate::compare::compare(&summaries);
+        print!("{}", crate::compare::render_console(&comparison));
+        let path = match out {
+            Some(p) => p.to_path_buf(),
+            None => stamped_output("compare", ".html"),
+        };
+        crate::compare::write_html(&comparison, &path)?;
+        println!("{}", path.display());
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::from(EXIT_PASS),
+        Err(e) => setup_error(&e),
     }
 }

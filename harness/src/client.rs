@@ -258,6 +258,8 @@ pub struct Sent {
     pub status: Status,
     /// Its `Server-Timing` header.
     pub server_timing: Option<String>,
+    /// Bytes of response body read.
+    pub body_bytes: usize,
 }
 
 /// Sends one request of a plan with `client` and reads the whole body.
@@ -288,19 +290,22 @@ pub async fn send_plan(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             match resp.bytes().await {
-                Ok(_) => Sent {
+                Ok(body) => Sent {
                     status: Status::Http(status),
                     server_timing,
+                    body_bytes: body.len(),
                 },
                 Err(e) => Sent {
                     status: classify(&e),
                     server_timing,
+                    body_bytes: 0,
                 },
             }
         }
         Err(e) => Sent {
             status: classify(&e),
             server_timing: None,
+            body_bytes: 0,
         },
     }
 }

@@ -320,6 +320,25 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
                     format_us(l.max_us as f64)
                 ))
                 .unwrap_or_default()
+                + &s.load
+                    .generator_lag
+                    .as_ref()
+                    .map(|l| format!(" (the generator's own p99 {})", format_us(l.p99_us as f64)))
+                    .unwrap_or_default()
+        ));
+    }
+    if let Some(c) = &s.calibration {
+        out.push(format!(
+            "{} p50 {} p95 {} p99 {} against a trivial endpoint ({}, {} B), sustains {}",
+            dotted("instrument floor"),
+            format_us(c.latency.p50_us as f64),
+            format_us(c.latency.p95_us as f64),
+            format_us(c.latency.p99_us as f64),
+            c.shape,
+            c.response_bytes,
+            c.max_rps
+                .map(|r| format!("{r:.0} req/s"))
+                .unwrap_or_else(|| "n/a".into())
         ));
     }
     for note in &s.notes {
@@ -344,6 +363,9 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             }
         }
     }
+    for w in &s.verdict.warnings {
+        out.push(format!("  ! instrument: {w}"));
+    }
     out.push(String::new());
     let failed = s.thresholds.iter().filter(|t| !t.passed).count();
     out.push(if s.verdict.passed {
@@ -364,5 +386,43 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
     });
     out.push(format!("  results: {}", run_dir.display()));
     out.push(String::new());
+    out.join("\n")
+}
+
+/// `harness calibrate`'s output: the instrument's floor for one load shape.
+pub fn render_calibration(c: &crate::summary::Calibration) -> String {
+    let l = &c.latency;
+    let mut out = vec![
+        format!("  instrument floor: {}", c.shape),
+        format!(
+            "{} trivial loopback endpoint, {} B responses, {} measured",
+            dotted("against"),
+            c.response_bytes,
+            crate::units::format_duration(std::time::Duration::from_secs_f64(c.measured_s))
+        ),
+        format!(
+            "{} p50 {} p90 {} p95 {} p99 {} max {} ({} requests)",
+            dotted("latency"),
+            format_us(l.p50_us as f64),
+            format_us(l.p90_us as f64),
+            format_us(l.p95_us as f64),
+            format_us(l.p99_us as f64),
+            format_us(l.max_us as f64),
+            l.count
+        ),
+        format!("{} {:.1} req/s", dotted("throughput"), c.throughput_rps),
+    ];
+    if let Some(g) = &c.generator_lag {
+        out.push(format!(
+            "{} p50 {} p99 {} max {}",
+            dotted("generator lag"),
+            format_us(g.p50_us as f64),
+            format_us(g.p99_us as f64),
+            format_us(g.max_us as f64)
+        ));
+    }
+    if let Some(m) = c.max_rps {
+        out.push(format!("{} {m:.0} req/s", dotted("highest rate sustained")));
+    }
     out.join("\n")
 }

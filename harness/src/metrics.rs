@@ -177,7 +177,9 @@ struct State {
     responses_hit: u64,
     responses_miss: u64,
     warmup_requests: u64,
+    completions: u64,
     lag: Histogram<u64>,
+    generator_lag: Histogram<u64>,
     live_requests: u64,
     live_errors: u64,
     live_hist: Histogram<u64>,
@@ -225,7 +227,9 @@ impl Recorder {
                 responses_hit: 0,
                 responses_miss: 0,
                 warmup_requests: 0,
+                completions: 0,
                 lag: new_histogram(),
+                generator_lag: new_histogram(),
                 live_requests: 0,
                 live_errors: 0,
                 live_hist: new_histogram(),
@@ -258,14 +262,19 @@ impl Recorder {
         s.window_start.is_some_and(|start| t >= start) && s.window_end.is_none_or(|end| t < end)
     }
 
-    /// Records how late an open-loop request was sent relative to its intended start.
-    pub fn record_lag(&self, intended: Instant, lag: Duration) {
+    /// Records how late an open-loop request left: `lag` from its intended start (a wait
+    /// for an in-flight slot included), `own` the part that was the generator's alone (from
+    /// the moment it was due and a slot was free). Only arrivals due in the window count.
+    pub fn record_lag(&self, intended: Instant, lag: Duration, own: Duration) {
         let mut s = self.lock();
         if s.window_start.is_some_and(|start| intended >= start)
             && s.window_end.is_none_or(|end| intended < end)
         {
-            let us = lag.as_micros().min(u128::from(MAX_US)) as u64;
-            record(&mut s.lag, us);
+            record(&mut s.lag, lag.as_micros().min(u128::from(MAX_US)) as u64);
+            record(
+                &mut s.generator_lag,
+                own.as_micros().min(u128::from(MAX_US)) as u64,
+            );
         }
     }
 
@@ -283,6 +292,12 @@ impl Recorder {
         s.live_requests += 1;
         if error {
             s.live_errors += 1;
+        }
+        let now = Instant::now();
+        if s.window_start.is_some_and(|start| now >= start)
+            && s.window_end.is_none_or(|end| now < end)
+        {
+            s.completions += 1;
         }
         record(&mut s.live_hist, us);
         let Some(start) = s.window_start.filter(|start| o.started >= *start) else {
@@ -406,20 +421,16 @@ impl Recorder {
         let n_seconds = ((measured.as_secs_f64() - 0.05).ceil() as usize).max(1);
         let series = (0..n_seconds)
             .map(|t| match s.seconds.get(t) {
-                Some(sec) if !sec.hist.is_empty() => SecondPoint {
-                    t: t as u32,
-                    requests: sec.hist.len(),
-                    errors: sec.errors,
-                    p50_us: sec.hist.value_at_quantile(0.5),
-                    p95_us: sec.hist.value_at_quantile(0.95),
-                    p99_us: sec.hist.value_at_quantile(0.99),
-                    max_us: sec.hist.max(),
-                    by_endpoint: Endpoint::ALL
+                Some(sec) if !sec.hist.is_empty() => second_point(
+                    t as u32,
+                    &sec.hist,
+                    sec.errors,
+                    Endpoint::ALL
                         .into_iter()
                         .filter(|e| sec.by_endpoint[e.index()] > 0)
                         .map(|e| (e.name().to_string(), sec.by_endpoint[e.index()]))
                         .collect(),
-                },
+                ),
                 _ => SecondPoint {
                     t: t as u32,
                     ..SecondPoint::default()
@@ -429,7 +440,7 @@ impl Recorder {
         let stages = s
             .stages
             .iter()
-            .map(|(k, h)| (k.clone(), latency_stats(h)))
+            .map(|(k, h)| (k.clone(), histogram_stats(h)))
             .collect();
         Recorded {
             overall,
@@ -438,14 +449,16 @@ impl Recorder {
                 requests: s.bad_requests,
                 rejected: s.bad_rejected,
                 unexpected: s.bad_unexpected.clone(),
-                latency: latency_stats(&s.bad_hist),
+                latency: histogram_stats(&s.bad_hist),
             },
             series,
             stages,
             responses_hit: s.responses_hit,
             responses_miss: s.responses_miss,
             warmup_requests: s.warmup_requests,
-            schedule_lag: (!s.lag.is_empty()).then(|| latency_stats(&s.lag)),
+            completions: s.completions,
+            schedule_lag: (!s.lag.is_empty()).then(|| histogram_stats(&s.lag)),
+            generator_lag: (!s.generator_lag.is_empty()).then(|| histogram_stats(&s.generator_lag)),
         }
     }
 }
@@ -469,8 +482,13 @@ pub struct Recorded {
     pub responses_miss: u64,
     /// Requests completed before the window.
     pub warmup_requests: u64,
+    /// Requests (bad-token ones included) that completed inside the window, whenever they
+    /// started: what the other side delivered, even when the schedule ran far behind.
+    pub completions: u64,
     /// Open loop: send lag.
     pub schedule_lag: Option<LatencyStats>,
+    /// Open loop: the generator's own lateness (see [`Recorder::record_lag`]).
+    pub generator_lag: Option<LatencyStats>,
 }
 
 fn merge_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
@@ -479,7 +497,8 @@ fn merge_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) 
     }
 }
 
-/// Latency statistics of a histogram (all zero when it is empty).
+/// Latency statistics of a histogram (all zero when it is empty), without the histogram
+/// itself (for [`EndpointStats::latency`], whose histogram the endpoint carries).
 pub fn latency_stats(h: &Histogram<u64>) -> LatencyStats {
     if h.is_empty() {
         return LatencyStats::default();
@@ -495,7 +514,58 @@ pub fn latency_stats(h: &Histogram<u64>) -> LatencyStats {
         p99_us: h.value_at_quantile(0.99),
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
+        hdr_base64: None,
     }
+}
+
+/// [`latency_stats`] with the histogram attached, so `harness merge` can combine runs exactly.
+pub fn histogram_stats(h: &Histogram<u64>) -> LatencyStats {
+    LatencyStats {
+        hdr_base64: encode_histogram(h),
+        ..latency_stats(h)
+    }
+}
+
+/// One point of the per-second series from that second's histogram (2 significant digits).
+pub fn second_point(
+    t: u32,
+    h: &Histogram<u64>,
+    errors: u64,
+    by_endpoint: BTreeMap<String, u64>,
+) -> SecondPoint {
+    if h.is_empty() {
+        return SecondPoint {
+            t,
+            errors,
+            by_endpoint,
+            ..SecondPoint::default()
+        };
+    }
+    SecondPoint {
+        t,
+        requests: h.len(),
+        errors,
+        p50_us: h.value_at_quantile(0.5),
+        p95_us: h.value_at_quantile(0.95),
+        p99_us: h.value_at_quantile(0.99),
+        max_us: h.max(),
+        by_endpoint,
+        hdr_base64: encode_histogram(h),
+    }
+}
+
+/// The percentile curve of a histogram (empty when it is empty).
+pub fn percentile_points(h: &Histogram<u64>) -> Vec<Quantile> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    PERCENTILES
+        .iter()
+        .map(|&q| Quantile {
+            q,
+            us: h.value_at_quantile(q),
+        })
+        .collect()
 }
 
 const PERCENTILES: [f64; 16] = [
@@ -524,19 +594,9 @@ fn endpoint_stats(
         status_counts: status_counts.clone(),
         throughput_rps: requests as f64 / secs,
         latency: latency_stats(hist),
-        cached: (!cached.is_empty()).then(|| latency_stats(cached)),
-        uncached: (!uncached.is_empty()).then(|| latency_stats(uncached)),
-        percentiles: if hist.is_empty() {
-            Vec::new()
-        } else {
-            PERCENTILES
-                .iter()
-                .map(|&q| Quantile {
-                    q,
-                    us: hist.value_at_quantile(q),
-                })
-                .collect()
-        },
+        cached: (!cached.is_empty()).then(|| histogram_stats(cached)),
+        uncached: (!uncached.is_empty()).then(|| histogram_stats(uncached)),
+        percentiles: percentile_points(hist),
         hdr_base64: encode_histogram(hist),
     }
 }

@@ -79,6 +79,8 @@ pub struct RunOptions {
     pub server_command: Option<(PathBuf, Vec<String>)>,
     /// The project root (for `git rev-parse`).
     pub project_root: PathBuf,
+    /// Skip the instrument's calibration before the warm-up (`--no-calibrate`).
+    pub no_calibrate: bool,
 }
 
 /// What a finished run produced.
@@ -160,7 +162,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     }
 
     let mut up = bring_up(scenario, opts, &dir).await?;
-    let result = measure(scenario, &dir, &mut up).await;
+    let result = measure(scenario, opts, &dir, &mut up).await;
     // Stop the server on every path (also done by Drop).
     if let Some(mut server) = up.server.take() {
         let status = tokio::task::spawn_blocking(move || server.stop())
@@ -181,6 +183,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
         gpu,
         health_after,
         primed,
+        calibration,
     } = result?;
 
     // Assemble the summary.
@@ -241,14 +244,17 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             planned: outcome.planned,
             dropped: outcome.dropped,
             schedule_lag: recorded.schedule_lag,
+            generator_lag: recorded.generator_lag,
             goose_requests: outcome.goose_requests,
             goose_reports: outcome.goose_reports.clone(),
         },
+        calibration,
         thresholds: Vec::new(),
         verdict: Verdict {
             passed: true,
             exit_code: 0,
             failures: Vec::new(),
+            warnings: Vec::new(),
         },
         gpu: Some(gpu),
         notes,
@@ -387,6 +393,7 @@ struct Measured {
     gpu: crate::gpu::GpuTelemetry,
     health_after: Option<Health>,
     primed: u64,
+    calibration: Option<summary::Calibration>,
 }
 
 impl Up {
@@ -640,8 +647,14 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
     }
 }
 
-/// Primes the cache, then runs warm-up and the measured window with all samplers.
-async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measured, RunError> {
+/// Primes the cache, measures the instrument's floor with the run's load shape, then runs
+/// warm-up and the measured window with all samplers.
+async fn measure(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &Path,
+    up: &mut Up,
+) -> Result<Measured, RunError> {
     let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
     let mint = TokenMint::new(&up.secret, lifetime);
     let users = match scenario.mode {
@@ -653,8 +666,9 @@ async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measure
     let workload = Arc::new(Workload::new(scenario));
     let api = Api::new(&up.base_url);
 
-    // Prime the cache, unmeasured.
+    // Prime the cache, unmeasured; the responses' sizes shape the calibration's endpoint.
     let mut primed = 0u64;
+    let mut body_sizes = Vec::new();
     if scenario.prime {
         let plans = workload.priming_plans();
         let spin = console::spinner(format!(
@@ -669,7 +683,9 @@ async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measure
         for plan in &plans {
             let sent = crate::client::send_plan(&client, &up.base_url, plan, &tokens[0]).await;
             primed += 1;
-            if !matches!(sent.status, crate::metrics::Status::Http(200..=299)) {
+            if matches!(sent.status, crate::metrics::Status::Http(200..=299)) {
+                body_sizes.push(sent.body_bytes);
+            } else {
                 failed += 1;
             }
         }
@@ -681,6 +697,12 @@ async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measure
             ));
         }
     }
+
+    let calibration = if opts.no_calibrate {
+        None
+    } else {
+        Some(calibrate(scenario, dir, &workload, &body_sizes).await?)
+    };
 
     let recorder = Arc::new(Recorder::new());
     let ctx = LoadContext {
@@ -756,5 +778,50 @@ async fn measure(scenario: &Scenario, dir: &Path, up: &mut Up) -> Result<Measure
         gpu,
         health_after,
         primed,
+        calibration,
     })
+}
+
+/// The in-run calibration: the floor with the run's load shape against a trivial endpoint
+/// answering with the mean size of the priming responses (2 KiB when none were primed).
+async fn calibrate(
+    scenario: &Scenario,
+    dir: &Path,
+    workload: &Arc<Workload>,
+    body_sizes: &[usize],
+) -> Result<summary::Calibration, RunError> {
+    let response_bytes = if body_sizes.is_empty() {
+        2048
+    } else {
+        body_sizes.iter().sum::<usize>() / body_sizes.len()
+    };
+    let durations = crate::calibrate::Durations::IN_RUN;
+    let spin = console::spinner(format!(
+        "calibrating the instrument: {} against a trivial loopback endpoint ({response_bytes} B \
+         responses), {} + {}",
+        crate::calibrate::describe(&scenario.mode),
+        crate::units::format_duration(durations.floor),
+        crate::units::format_duration(durations.max_rate),
+    ));
+    let floor = crate::calibrate::calibrate(
+        &scenario.mode,
+        workload.clone(),
+        response_bytes,
+        durations,
+        &dir.join("calibration"),
+    )
+    .await;
+    spin.finish_and_clear();
+    let floor = floor?;
+    console::step(format!(
+        "instrument floor: p50 {} p95 {} p99 {}, sustains {}",
+        crate::units::format_us(floor.latency.p50_us as f64),
+        crate::units::format_us(floor.latency.p95_us as f64),
+        crate::units::format_us(floor.latency.p99_us as f64),
+        floor
+            .max_rps
+            .map(|r| format!("{r:.0} req/s"))
+            .unwrap_or_else(|| "n/a".into()),
+    ));
+    Ok(floor)
 }

@@ -67,6 +67,10 @@ pub struct Summary {
     pub server_process: Option<ProcessStats>,
     /// What the load generator did (mode-specific facts: planned vs sent, schedule lag).
     pub load: LoadStats,
+    /// The instrument's own floor, measured with this run's load shape against a trivial
+    /// endpoint the harness served itself; `None` when calibration was turned off.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
     /// Each threshold rule with what was observed.
     pub thresholds: Vec<ThresholdResult>,
     /// The verdict and exit code.
@@ -295,6 +299,10 @@ pub struct LatencyStats {
     pub p999_us: u64,
     /// Largest value.
     pub max_us: u64,
+    /// The histogram these figures came from (V2 + deflate, base64), so runs merge exactly.
+    /// Absent in [`EndpointStats::latency`], whose histogram is [`EndpointStats::hdr_base64`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_base64: Option<String>,
 }
 
 /// Statistics of one endpoint (or of all together in [`Summary::overall`]).
@@ -366,6 +374,10 @@ pub struct SecondPoint {
     pub max_us: u64,
     /// Requests per endpoint in this second.
     pub by_endpoint: BTreeMap<String, u64>,
+    /// This second's histogram (2 significant digits; V2 + deflate, base64), so the series of
+    /// runs from several machines merges exactly. Absent for a second without requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_base64: Option<String>,
 }
 
 /// Response cache figures.
@@ -441,8 +453,13 @@ pub struct LoadStats {
     /// Open loop: planned arrivals that were never sent (the window ended first because
     /// `max_in_flight` was reached); a sign the server could not keep up.
     pub dropped: Option<u64>,
-    /// Open loop: how late requests were sent relative to their intended start, microseconds.
+    /// Open loop: how late requests were sent relative to their intended start, microseconds
+    /// (a wait for an in-flight slot included: a slow server makes this grow).
     pub schedule_lag: Option<LatencyStats>,
+    /// Open loop: the generator's own lateness, from when an arrival was due and a slot was
+    /// free to when its request task started. Large values mean the instrument fell behind.
+    #[serde(default)]
+    pub generator_lag: Option<LatencyStats>,
     /// Closed loop: goose's own request count (a cross-check of `overall.requests`).
     pub goose_requests: Option<u64>,
     /// Files goose wrote (its own reports), relative to the run folder.
@@ -483,4 +500,30 @@ pub struct Verdict {
     pub exit_code: i32,
     /// One line per failure.
     pub failures: Vec<String>,
+    /// Doubts about the instrument that do not fail the run: a threshold tighter than twice
+    /// the instrument's floor, a generator that fell behind its schedule.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// The instrument's floor: the run's load shape driven against a trivial loopback endpoint
+/// that answers at once with a body of the run's typical response size. Whatever latency it
+/// shows is the harness's own (client stack, scheduler, loopback), not a server's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The load shape as run: `closed` or `open`, with its VUs or rate.
+    pub shape: String,
+    /// Length of the floor's measured window, seconds.
+    pub measured_s: f64,
+    /// Size of the trivial endpoint's response body, bytes.
+    pub response_bytes: u64,
+    /// Latency of the trivial endpoint under the run's load shape, microseconds.
+    pub latency: LatencyStats,
+    /// Requests per second achieved at the run's load shape.
+    pub throughput_rps: f64,
+    /// Open loop: the generator's own lateness during calibration.
+    pub generator_lag: Option<LatencyStats>,
+    /// The highest rate the instrument sustained against the trivial endpoint (same
+    /// connections, no think time / an unreachable arrival rate), requests per second.
+    pub max_rps: Option<f64>,
 }

@@ -76,7 +76,8 @@ pub enum LatencyKind {
 }
 
 impl LatencyKind {
-    fn of(self, s: &LatencyStats) -> f64 {
+    /// This figure of `s`, microseconds.
+    pub fn of(self, s: &LatencyStats) -> f64 {
         match self {
             LatencyKind::P50 => s.p50_us as f64,
             LatencyKind::P90 => s.p90_us as f64,
@@ -108,6 +109,11 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the rule bounds its metric from above (`<`, `<=`).
+    pub fn is_upper_bound(self) -> bool {
+        matches!(self, Op::Lt | Op::Le)
+    }
+
     fn holds(self, observed: f64, limit: f64) -> bool {
         match self {
             Op::Lt => observed < limit,

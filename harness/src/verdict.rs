@@ -1,10 +1,21 @@
 //! The verdict: threshold rules evaluated against the summary, a run that completed no
 //! request failed whatever its rules say (a panic inside a goose transaction yields zero
-//! requests and `Ok`), and the optional regression gate against a baseline run.
+//! requests and `Ok`), and the optional regression gate against a baseline run. Beside the
+//! failures it lists warnings about the instrument itself: a threshold it cannot resolve
+//! (tighter than twice its calibrated floor) and a generator that fell behind its schedule.
 
 use crate::report;
 use crate::summary::{Summary, ThresholdResult, Verdict};
-use crate::thresholds::{self, Rule};
+use crate::thresholds::{self, Metric, Rule};
+use crate::units::format_us;
+
+/// A latency threshold is resolvable only when it is at least this many times the
+/// instrument's own figure for the same percentile.
+pub const FLOOR_FACTOR: f64 = 2.0;
+
+/// The generator "fell behind" when 1 % of its arrivals left later than this (microseconds)
+/// after they were due and a slot was free: that lateness is counted in the latencies.
+pub const GENERATOR_LAG_P99_LIMIT_US: u64 = 250;
 
 /// Evaluates `rules` (and the regression gate when `max_regression_pct` and a baseline are
 /// given) into `summary.thresholds`, and sets `summary.verdict`.
@@ -50,30 +61,72 @@ pub fn decide(
         passed: failures.is_empty(),
         exit_code: if failures.is_empty() { 0 } else { 1 },
         failures,
+        warnings: instrument_warnings(rules, summary),
     };
+}
+
+/// What the instrument cannot vouch for in this run.
+pub fn instrument_warnings(rules: &[Rule], summary: &Summary) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(floor) = &summary.calibration {
+        for rule in rules.iter().filter(|r| r.op.is_upper_bound()) {
+            let Metric::Latency(kind) = rule.metric else {
+                continue;
+            };
+            let own = kind.of(&floor.latency);
+            if own > 0.0 && rule.limit < FLOOR_FACTOR * own {
+                warnings.push(format!(
+                    "{}: this instrument cannot resolve {} here: its own {} is {} against a \
+                     trivial endpoint with this load shape ({}); a limit needs to be at least \
+                     {FLOOR_FACTOR}x that",
+                    rule.text,
+                    format_us(rule.limit),
+                    rule.metric_name,
+                    format_us(own),
+                    floor.shape,
+                ));
+            }
+        }
+        if let Some(max) = floor.max_rps {
+            for rule in rules.iter().filter(|r| r.metric == Metric::Throughput) {
+                if !rule.op.is_upper_bound() && rule.limit >= max {
+                    warnings.push(format!(
+                        "{}: this instrument sustained at most {max:.0} req/s against a trivial \
+                         endpoint with these connections: it cannot show {:.0}/s",
+                        rule.text, rule.limit
+                    ));
+                }
+            }
+            if let Some(rate) = summary.scenario.rate_per_s
+                && rate > max
+            {
+                warnings.push(format!(
+                    "the offered rate {rate:.0}/s is above the {max:.0} req/s this instrument \
+                     sustained against a trivial endpoint: the generator, not the server, sets \
+                     the pace; drive the load from more machines (harness merge)"
+                ));
+            }
+        }
+    }
+    if let Some(lag) = &summary.load.generator_lag
+        && lag.p99_us > GENERATOR_LAG_P99_LIMIT_US
+    {
+        warnings.push(format!(
+            "the load generator fell behind its schedule: 1% of arrivals left more than {} \
+             late (max {}) for reasons of its own, not the server's; that lateness is counted \
+             in the latencies. Lower the rate or give the harness a machine of its own",
+            format_us(lag.p99_us as f64),
+            format_us(lag.max_us as f64),
+        ));
+    }
+    warnings
 }
 
 /// The regression gate as one threshold result: the worst regression of P95 or throughput
 /// (overall and per endpoint) against `max` percent.
 fn regression(summary: &Summary, baseline: &Summary, max: f64) -> ThresholdResult {
     let rule = format!("regression vs baseline <= {max}%");
-    let findings = match report::check_regression(summary, baseline, max) {
-        Ok(f) => f,
-        Err(e) => {
-            return ThresholdResult {
-                rule,
-                metric: "regression".into(),
-                endpoint: None,
-                op: "<=".into(),
-                limit: max,
-                observed: None,
-                limit_display: format!("{max}%"),
-                observed_display: "n/a".into(),
-                passed: false,
-                message: Some(format!("the comparison failed: {e}")),
-            };
-        }
-    };
+    let findings = report::check_regression(summary, baseline, max);
     let worst = findings.iter().map(|f| f.worse_pct).fold(0.0, f64::max);
     let passed = findings.is_empty();
     ThresholdResult {
@@ -118,6 +171,7 @@ mod tests {
         assert!(s.thresholds[0].passed);
         assert!(!s.thresholds[1].passed);
         assert_eq!(s.verdict.exit_code, 1);
+        assert!(s.verdict.warnings.is_empty(), "{:?}", s.verdict.warnings);
         assert_eq!(s.verdict.failures.len(), 1);
         assert!(s.verdict.failures[0].starts_with("search.p95 < 1us: observed"));
     }
@@ -168,6 +222,64 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("no NVIDIA GPU detected")
+        );
+    }
+
+    fn floor(p95_us: u64, max_rps: f64) -> crate::summary::Calibration {
+        crate::summary::Calibration {
+            shape: "open 600/s poisson, at most 256 in flight".into(),
+            latency: crate::summary::LatencyStats {
+                count: 1000,
+                p50_us: p95_us / 2,
+                p95_us,
+                p99_us: p95_us * 2,
+                ..Default::default()
+            },
+            max_rps: Some(max_rps),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_threshold_near_the_floor_is_warned_about_and_one_far_from_it_is_not() {
+        let mut s = recorded();
+        s.calibration = Some(floor(300, 20_000.0));
+        let rules = vec![
+            parse_rule("search.p95 < 0.5ms").unwrap(),
+            parse_rule("p95 < 5ms").unwrap(),
+            parse_rule("p95 > 1us").unwrap(),
+        ];
+        decide(&rules, &mut s, None, None);
+        assert_eq!(s.verdict.warnings.len(), 1, "{:?}", s.verdict.warnings);
+        let w = &s.verdict.warnings[0];
+        assert!(w.starts_with("search.p95 < 0.5ms"), "{w}");
+        assert!(w.contains("cannot resolve 500us"), "{w}");
+        assert!(w.contains("its own p95 is 300us"), "{w}");
+    }
+
+    #[test]
+    fn a_throughput_beyond_the_instrument_and_a_lagging_generator_are_warned_about() {
+        let mut s = recorded();
+        s.calibration = Some(floor(100, 400.0));
+        s.load.generator_lag = Some(crate::summary::LatencyStats {
+            count: 100,
+            p99_us: 1_500,
+            max_us: 3_000,
+            ..Default::default()
+        });
+        decide(
+            &[parse_rule("throughput > 500/s").unwrap()],
+            &mut s,
+            None,
+            None,
+        );
+        let all = s.verdict.warnings.join("\n");
+        assert!(all.contains("sustained at most 400 req/s"), "{all}");
+        assert!(all.contains("fell behind its schedule"), "{all}");
+        // Warnings never change the verdict by themselves.
+        assert_eq!(
+            s.verdict.exit_code,
+            if s.verdict.failures.is_empty() { 0 } else { 1 }
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Runs against a server double: the open loop sees a stall (coordinated omission), an
-//! impossible threshold fails the run with a JUnit failure, bad tokens are counted apart,
-//! and every summary matches the schema.
+//! impossible threshold fails the run with a JUnit failure and a warning that the instrument
+//! cannot resolve it, bad tokens are counted apart, every run carries the instrument's
+//! calibrated floor (unless `--no-calibrate`), and every summary matches the schema.
 
 mod common;
 
@@ -63,6 +64,56 @@ fn a_stalling_server_raises_p99_in_open_loop_mode() {
             .unwrap()
             > 0
     );
+    // The generator's own lateness is recorded apart from the waits for a slot that the
+    // stalls caused, and the instrument's floor was measured with the same open-loop shape.
+    assert!(
+        stalled_summary["load"]["generator_lag"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    for s in [&plain_summary, &stalled_summary] {
+        let c = &s["calibration"];
+        assert!(
+            c["shape"]
+                .as_str()
+                .unwrap()
+                .starts_with("open 100/s constant"),
+            "{c}"
+        );
+        assert!(c["latency"]["count"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["max_rps"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["generator_lag"]["count"].as_u64().unwrap() > 0, "{c}");
+    }
+}
+
+#[test]
+fn no_calibrate_skips_the_floor() {
+    let double = StallingServerDouble::start(0, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "thresholds = [\"requests > 0\"]\n\n[load]\nmode = \"open\"\nrate = 50.0\n\
+         duration = \"1s\"\nwarmup = \"0s\"\n\n[workload]\nsearch = 1\nquestions = \"{}\"\n",
+        questions_file().display()
+    );
+    let file = double_scenario(dir.path(), "no-calibrate", &double.base_url, &body);
+    let out_dir = dir.path().join("run");
+    let out = harness(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--no-report",
+            "--no-calibrate",
+        ],
+        &[("RAGBENCH_JWT_SECRET", SECRET)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let s = summary_json(&out_dir);
+    assert_schema_valid(&s);
+    assert!(s["calibration"].is_null(), "{}", s["calibration"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("instrument floor"));
 }
 
 #[test]
@@ -105,6 +156,24 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
     assert_schema_valid(&s);
     assert_eq!(s["verdict"]["passed"], false);
     assert_eq!(s["verdict"]["exit_code"], 1);
+    // 1 us is far below what any instrument resolves: the verdict says so, naming the
+    // floor's own P95, and the console shows the floor and the warning.
+    let warnings = s["verdict"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.starts_with("search.p95 < 1us") && w.contains("its own p95 is")
+        }),
+        "{warnings:?}"
+    );
+    assert!(
+        s["calibration"]["shape"]
+            .as_str()
+            .unwrap()
+            .starts_with("closed, 4 VUs")
+    );
+    assert!(stdout.contains("instrument floor"), "{}", show(&out));
+    assert!(stdout.contains("cannot resolve 1us"), "{}", show(&out));
     // Closed loop through goose: requests were made and goose counted them too.
     assert!(s["overall"]["requests"].as_u64().unwrap() > 0);
     assert!(s["load"]["goose_requests"].as_u64().unwrap() > 0);

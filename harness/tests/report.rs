@@ -1,6 +1,7 @@
 //! The HTML report rendered from recorded `summary.json` files: every section, one inline SVG per
 //! chart, the "no NVIDIA GPU" box, the baseline comparison, the regression gate, `harness report
-//! A [B]`, escaping, and nothing loaded from outside the page.
+//! A [B]` (and its error for a file of another schema version), escaping, and nothing loaded
+//! from outside the page.
 
 mod report_common;
 
@@ -168,13 +169,9 @@ fn regression_gate_compares_p95_and_throughput() {
     let cpu = summary("report-phase2-cpu.json");
     let gpu = summary("report-phase3-gpu.json");
     // The GPU run is far better than the CPU baseline: no finding at any limit.
-    assert!(
-        report::regression::check(&gpu, &cpu, 0.0)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(report::regression::check(&gpu, &cpu, 0.0).is_empty());
     // The other way round both P95 and throughput regress, overall and per endpoint.
-    let findings = report::regression::check(&cpu, &gpu, 10.0).unwrap();
+    let findings = report::regression::check(&cpu, &gpu, 10.0);
     let overall: Vec<_> = findings.iter().filter(|f| f.scope == "overall").collect();
     assert_eq!(overall.len(), 2, "{findings:#?}");
     assert!(
@@ -184,11 +181,7 @@ fn regression_gate_compares_p95_and_throughput() {
     );
     assert!(findings.iter().all(|f| f.worse_pct > 10.0));
     // A run against itself never regresses.
-    assert!(
-        report::regression::check(&cpu, &cpu, 0.0)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(report::regression::check(&cpu, &cpu, 0.0).is_empty());
     assert_eq!(report::regression::parse_percent("10%").unwrap(), 10.0);
 
     // With a limit, the comparison shows the gate and the verdict fails on it.
@@ -196,12 +189,7 @@ fn regression_gate_compares_p95_and_throughput() {
         max_regression_pct: Some(10.0),
         generated_at: None,
     };
-    let html = report::render_html(
-        &report::data_of(&cpu).unwrap(),
-        Some(&report::data_of(&gpu).unwrap()),
-        &options,
-    )
-    .unwrap();
+    let html = report::render_html(&cpu, Some(&gpu), &options).unwrap();
     assert!(html.contains("Regression gate failed (limit 10 %)"));
     assert!(html.contains("P95 of overall regressed"));
     assert!(html.contains("the regression gate failed against the baseline"));
@@ -263,28 +251,89 @@ fn report_command_renders_one_run_or_compares_two() {
 }
 
 #[test]
-fn a_bare_summary_renders_with_gaps_marked_and_text_escaped() {
-    let value = serde_json::json!({
-        "schema_version": 1,
-        "scenario": { "name": "smoke", "description": "<script>alert(1)</script>" },
-        "verdict": { "passed": false, "exit_code": 1, "failures": ["no requests were made"] },
-        "thresholds": [],
-    });
-    let html = report::render_html(
-        &report::ReportData::from_json(&value),
-        None,
-        &report::ReportOptions::default(),
+fn a_summary_from_another_schema_version_is_a_clear_error() {
+    let dir = temp_dir("report-version");
+    let mut value: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report_common::fixtures().join("report-phase2-cpu.json")).unwrap(),
     )
     .unwrap();
+    value["schema_version"] = 2.into();
+    std::fs::write(dir.join("summary.json"), value.to_string()).unwrap();
+    let err = report::render_cli(&dir, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has schema_version 2"), "{err}");
+    // Something that is not a summary at all fails the same way, naming the file.
+    std::fs::write(dir.join("summary.json"), r#"{ "totals": {} }"#).unwrap();
+    let err = report::render_cli(&dir, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a harness summary.json"), "{err}");
+    assert!(!dir.join("report.html").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_without_requests_renders_with_gaps_marked_and_text_escaped() {
+    let mut s = summary("report-smoke-recorded.json");
+    s.scenario.description = Some("<script>alert(1)</script>".into());
+    s.overall = Default::default();
+    s.endpoints.clear();
+    s.bad_token = Default::default();
+    s.series.clear();
+    s.stages.clear();
+    s.server_process = None;
+    s.gpu = None;
+    s.thresholds.clear();
+    s.verdict.passed = false;
+    s.verdict.exit_code = 1;
+    s.verdict.failures = vec!["no requests were made".into()];
+    let html = report::render_html(&s, None, &report::ReportOptions::default()).unwrap();
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("<script"));
     assert!(html.contains("No requests were recorded in this run."));
     assert!(html.contains("No per-second latency series was recorded in this run."));
+    assert!(html.contains("No latency distribution was recorded in this run."));
+    assert!(html.contains("No Server-Timing stages were recorded in this run."));
+    assert!(html.contains("No server CPU samples were recorded in this run"));
     assert!(html.contains("No NVIDIA GPU detected"));
+    assert!(html.contains("the GPU sampler did not run in this run"));
     assert!(html.contains("No requests were made"));
+    assert!(html.contains("<span>Peak RSS</span><b>not recorded</b>"));
     assert_eq!(count(&html, "<svg"), 0);
     for s in SECTIONS {
         assert!(html.contains(s), "missing section {s}");
+    }
+}
+
+#[test]
+fn every_recorded_fixture_renders() {
+    for entry in std::fs::read_dir(report_common::fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let s = summary(&name);
+        let html = report::render_html(&s, None, &report::ReportOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for section in SECTIONS {
+            assert!(html.contains(section), "{name}: missing section {section}");
+        }
+        for endpoint in s.endpoints.keys() {
+            assert!(
+                html.contains(&format!("<td>{endpoint}</td>")),
+                "{name}: {endpoint}"
+            );
+        }
+        for id in CPU_CHARTS {
+            assert_eq!(
+                count(chart_block(&html, id), "<svg"),
+                1,
+                "{name}: chart {id}"
+            );
+        }
+        assert!(external_references(&html).is_empty(), "{name}");
     }
 }
 
@@ -313,4 +362,52 @@ fn a_recorded_smoke_run_renders_every_chart() {
     }
     assert!(external_references(&html).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_instrument_floor_and_its_warnings_are_in_the_report() {
+    let mut s = summary("summary-phase2.json");
+    s.calibration = Some(harness::summary::Calibration {
+        shape: "closed, 50 VUs, think time 1s".into(),
+        measured_s: 3.0,
+        response_bytes: 2700,
+        latency: harness::summary::LatencyStats {
+            count: 150,
+            p50_us: 246,
+            p95_us: 428,
+            p99_us: 2_200,
+            ..Default::default()
+        },
+        throughput_rps: 50.0,
+        generator_lag: None,
+        max_rps: Some(18_313.0),
+    });
+    s.verdict.warnings =
+        vec!["search.p95 < 0.5ms: this instrument cannot resolve 500us here".into()];
+    let html = report::render_html(&s, None, &report::ReportOptions::default()).unwrap();
+    let endpoints =
+        &html[html.find("id=\"endpoints\"").unwrap()..html.find("id=\"latency\"").unwrap()];
+    assert!(endpoints.contains("class=\"floor\""), "no floor row");
+    assert!(
+        endpoints.contains("instrument floor (trivial loopback endpoint"),
+        "no floor row"
+    );
+    assert!(endpoints.contains("P95 428 µs"), "floor figures missing");
+    assert!(
+        endpoints.contains("18,313"),
+        "highest sustained rate missing"
+    );
+    let verdict =
+        &html[html.find("id=\"verdict\"").unwrap()..html.find("id=\"run-facts\"").unwrap()];
+    assert!(
+        verdict.contains("cannot resolve 500us"),
+        "warning missing from the verdict"
+    );
+
+    s.calibration = None;
+    s.verdict.warnings.clear();
+    let html = report::render_html(&s, None, &report::ReportOptions::default()).unwrap();
+    assert!(html.contains("floor was not measured"));
+    assert!(!html.contains("class=\"floor\""));
+    assert!(!html.contains("<ul class=\"instrument-warnings\">"));
 }

@@ -7,6 +7,13 @@
 //! shows up in the percentiles instead of silently thinning the load (coordinated
 //! omission). Arrivals that were still waiting when the window closed are reported as
 //! `dropped`.
+//!
+//! Because lateness is charged to the server, the schedule must be kept precisely: tokio's
+//! timer fires on a 1 ms wheel, which would add up to ~2 ms to every latency. So arrivals
+//! are released by a dedicated sender thread ([`Pacer`]) that sleeps with a 1 ns timer
+//! slack to just before each deadline and yields its core until the deadline itself; the
+//! requests are still sent asynchronously, as tasks on the runtime. The generator's own
+//! lateness (due, slot free -> request task running) is recorded apart as `generator_lag`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use super::{LoadContext, LoadError, LoadOutcome, Window, timeline};
 use crate::client::send_plan;
@@ -52,6 +60,71 @@ impl Schedule {
     }
 }
 
+/// Waits for deadlines on the current (dedicated) thread with microsecond precision.
+///
+/// A plain `sleep` wakes late by the thread's timer slack (50 us by default on Linux) plus
+/// the scheduler's wake-up; with the slack at 1 ns it wakes a few tens of microseconds late.
+/// So it sleeps to `margin` before the deadline and then yields the core until the deadline
+/// passes: the yield lets the runtime's workers (and a server on the same machine) run.
+/// The margin adapts: it grows when a sleep overshoots and shrinks slowly when they don't.
+struct Pacer {
+    margin: Duration,
+}
+
+impl Pacer {
+    const MIN_MARGIN: Duration = Duration::from_micros(50);
+    const MAX_MARGIN: Duration = Duration::from_millis(2);
+    /// Longest single sleep, so a stop request is seen promptly.
+    const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+    /// Sets up the calling thread (its timer slack) and returns a pacer for it.
+    fn for_this_thread() -> Pacer {
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_SET_TIMERSLACK only changes the calling thread's timer slack.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        }
+        Pacer {
+            margin: Duration::from_micros(200),
+        }
+    }
+
+    /// Returns at `deadline` (or at once when it has passed), or `false` early when `stop`
+    /// says so.
+    fn wait_until(&mut self, deadline: Instant, stop: &watch::Receiver<bool>) -> bool {
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            let left = deadline - now;
+            if left > self.margin {
+                let nap = (left - self.margin).min(Self::MAX_SLEEP);
+                let woke_due = now + nap;
+                std::thread::sleep(nap);
+                let overshoot = Instant::now().saturating_duration_since(woke_due);
+                self.adapt(overshoot);
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn adapt(&mut self, overshoot: Duration) {
+        let wanted = overshoot * 2;
+        self.margin = if wanted > self.margin {
+            wanted
+        } else {
+            // Shrink by 1/64 per sleep: a burst of slow wake-ups is remembered for a while.
+            self.margin - (self.margin - wanted) / 64
+        }
+        .clamp(Self::MIN_MARGIN, Self::MAX_MARGIN);
+    }
+}
+
 /// Runs the open loop.
 pub async fn run(
     ctx: &LoadContext,
@@ -66,75 +139,26 @@ pub async fn run(
         .tcp_nodelay(true)
         .build()
         .map_err(|e| LoadError::Generator(format!("cannot build the HTTP client: {e}")))?;
-    let client = Arc::new(client);
     let permits = Arc::new(Semaphore::new(max_in_flight as usize));
     let (stop_tx, stop_rx) = watch::channel(false);
     let sent_in_window = Arc::new(AtomicU64::new(0));
 
     let load_started = Instant::now();
     let load_started_at = Utc::now();
-    let scheduler = {
-        let ctx = ctx.clone();
-        let client = client.clone();
-        let permits = permits.clone();
-        let sent_in_window = sent_in_window.clone();
-        let mut stop_rx = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut schedule = Schedule::new(rate, arrival);
-            let mut n: u64 = 0;
-            loop {
-                let offset = schedule.next;
-                let intended = load_started + Duration::from_secs_f64(offset);
-                if *stop_rx.borrow() {
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep_until(intended.into()) => {}
-                    _ = stop_rx.wait_for(|s| *s) => break,
-                }
-                let permit = tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = stop_rx.wait_for(|s| *s) => break,
-                };
-                schedule.advance();
-                let sent_at = Instant::now();
-                ctx.recorder
-                    .record_lag(intended, sent_at.saturating_duration_since(intended));
-                if ctx.recorder.in_window(intended) {
-                    sent_in_window.fetch_add(1, Ordering::Relaxed);
-                }
-                let plan = {
-                    let mut rng = rand::rng();
-                    ctx.workload.next(&mut rng)
-                };
-                let token = if plan.bad_token {
-                    ctx.bad_token.clone()
-                } else {
-                    Arc::new(ctx.tokens[(n as usize) % ctx.tokens.len()].clone())
-                };
-                n += 1;
-                let client = client.clone();
-                let recorder = ctx.recorder.clone();
-                let base = ctx.base_url.clone();
-                tokio::spawn(async move {
-                    let sent = send_plan(&client, &base, &plan, &token).await;
-                    recorder.record(&Outcome {
-                        endpoint: plan.endpoint,
-                        bad_token: plan.bad_token,
-                        started: intended,
-                        latency: intended.elapsed(),
-                        status: sent.status,
-                        server_timing: sent.server_timing.as_deref(),
-                    });
-                    drop(permit);
-                });
-            }
-            schedule
-        })
+    let sender = Sender {
+        ctx: ctx.clone(),
+        client,
+        permits: permits.clone(),
+        stop: stop_rx,
+        sent_in_window: sent_in_window.clone(),
+        runtime: Handle::current(),
+        load_started,
     };
+    let schedule = Schedule::new(rate, arrival);
+    let sender = std::thread::Builder::new()
+        .name("open-loop-sender".into())
+        .spawn(move || sender.run(schedule))
+        .map_err(|e| LoadError::Generator(format!("cannot start the sender thread: {e}")))?;
 
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -143,9 +167,11 @@ pub async fn run(
     };
     let (mut window, stopped_early) = timeline(ctx, load_started, load_started_at, ctrl_c).await;
     let _ = stop_tx.send(true);
-    let mut schedule = scheduler
+    let mut schedule = tokio::task::spawn_blocking(move || sender.join())
         .await
-        .map_err(|e| LoadError::Generator(format!("the open-loop scheduler failed: {e}")))?;
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| LoadError::Generator("the open-loop sender thread panicked".into()))?;
 
     // Arrivals planned inside the window that were never sent: the scheduler was still
     // waiting for an in-flight slot (or for its time) when the window closed.
@@ -181,6 +207,93 @@ pub async fn run(
     ))
 }
 
+/// The sender thread's state: releases each arrival at its intended time.
+struct Sender {
+    ctx: LoadContext,
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    sent_in_window: Arc<AtomicU64>,
+    runtime: Handle,
+    load_started: Instant,
+}
+
+impl Sender {
+    /// Releases arrivals until told to stop; returns the schedule where it stopped.
+    fn run(self, mut schedule: Schedule) -> Schedule {
+        let mut pacer = Pacer::for_this_thread();
+        let mut n: u64 = 0;
+        loop {
+            let intended = self.load_started + Duration::from_secs_f64(schedule.next);
+            if !pacer.wait_until(intended, &self.stop) {
+                break;
+            }
+            let Some((permit, ready)) = self.slot() else {
+                break;
+            };
+            schedule.advance();
+            if self.ctx.recorder.in_window(intended) {
+                self.sent_in_window.fetch_add(1, Ordering::Relaxed);
+            }
+            self.release(intended, ready, permit, n);
+            n += 1;
+        }
+        schedule
+    }
+
+    /// An in-flight slot, and when it was free (now, unless the cap was reached and this
+    /// waited: that wait is the server's, the rest of the lateness is the generator's).
+    fn slot(&self) -> Option<(OwnedSemaphorePermit, Instant)> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(p) => Some((p, Instant::now())),
+            Err(TryAcquireError::Closed) => None,
+            Err(TryAcquireError::NoPermits) => {
+                let mut stop = self.stop.clone();
+                let permits = self.permits.clone();
+                self.runtime.block_on(async move {
+                    tokio::select! {
+                        p = permits.acquire_owned() => p.ok().map(|p| (p, Instant::now())),
+                        _ = stop.wait_for(|s| *s) => None,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Sends arrival number `n` as a task on the runtime.
+    fn release(&self, intended: Instant, ready: Instant, permit: OwnedSemaphorePermit, n: u64) {
+        let ctx = &self.ctx;
+        let plan = ctx.workload.next(&mut rand::rng());
+        let token = if plan.bad_token {
+            ctx.bad_token.clone()
+        } else {
+            Arc::new(ctx.tokens[(n as usize) % ctx.tokens.len()].clone())
+        };
+        let client = self.client.clone();
+        let recorder = ctx.recorder.clone();
+        let base = ctx.base_url.clone();
+        let due = ready.max(intended);
+        self.runtime.spawn(async move {
+            let running = Instant::now();
+            recorder.record_lag(
+                intended,
+                running.saturating_duration_since(intended),
+                running.saturating_duration_since(due),
+            );
+            let sent = send_plan(&client, &base, &plan, &token).await;
+            recorder.record(&Outcome {
+                endpoint: plan.endpoint,
+                bad_token: plan.bad_token,
+                started: intended,
+                latency: intended.elapsed(),
+                status: sent.status,
+                server_timing: sent.server_timing.as_deref(),
+            });
+            drop(permit);
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +313,29 @@ mod tests {
         }
         // 20,000 arrivals at 1000/s take about 20 s.
         assert!((s.next - 20.0).abs() < 1.0, "{}", s.next);
+    }
+
+    #[test]
+    fn pacer_returns_at_the_deadline_and_stops_when_told() {
+        let (tx, rx) = watch::channel(false);
+        let mut pacer = Pacer::for_this_thread();
+        let deadline = Instant::now() + Duration::from_millis(5);
+        assert!(pacer.wait_until(deadline, &rx));
+        assert!(Instant::now() >= deadline, "returned before the deadline");
+        tx.send(true).unwrap();
+        assert!(!pacer.wait_until(Instant::now() + Duration::from_secs(60), &rx));
+    }
+
+    #[test]
+    fn pacer_margin_follows_overshoot_within_bounds() {
+        let mut pacer = Pacer {
+            margin: Duration::from_micros(200),
+        };
+        pacer.adapt(Duration::from_millis(50));
+        assert_eq!(pacer.margin, Pacer::MAX_MARGIN);
+        for _ in 0..10_000 {
+            pacer.adapt(Duration::ZERO);
+        }
+        assert_eq!(pacer.margin, Pacer::MIN_MARGIN);
     }
 }

@@ -9,10 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::ReportError;
-use super::fmt;
-use super::model::{ReportData, TimePoint};
+use super::{ReportError, figures, fmt};
 use crate::gpu::GpuSample;
+use crate::summary::{EndpointStats, ProcessSample, SecondPoint, Summary};
 
 /// Chart size in SVG user units; the page scales it to its column width.
 const W: u32 = 960;
@@ -114,8 +113,9 @@ pub struct ChartSet {
 }
 
 /// Draw every chart of a report.
-pub fn build(data: &ReportData, baseline: Option<&ReportData>) -> Result<ChartSet, ReportError> {
-    let gpu = if data.gpu.available && !data.gpu.samples.is_empty() {
+pub fn build(data: &Summary, baseline: Option<&Summary>) -> Result<ChartSet, ReportError> {
+    let g = figures::gpu(data);
+    let gpu = if g.available && !g.samples.is_empty() {
         vec![gpu_utilization(data)?, gpu_memory(data)?]
     } else {
         Vec::new()
@@ -321,15 +321,15 @@ fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 
 /// The per-second points of whole seconds: a last second cut short by the end of the measured
 /// window would show as a drop in throughput that did not happen.
-fn whole_seconds(d: &ReportData) -> Vec<&TimePoint> {
-    d.timeseries
+fn whole_seconds(d: &Summary) -> Vec<&SecondPoint> {
+    d.series
         .iter()
-        .filter(|p| d.duration_s.is_none_or(|len| p.t_s + 1.0 <= len + 0.05))
+        .filter(|p| f64::from(p.t) + 1.0 <= d.measured_s + 0.05)
         .collect()
 }
 
 /// Latency percentiles (P50/P95/P99) per second.
-pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn latency_over_time(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-latency-time",
         "Latency percentiles over time",
@@ -339,19 +339,20 @@ pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
     let Some((min, max)) = span(
         pts.iter()
             .flat_map(|p| [p.p50_us, p.p95_us, p.p99_us])
-            .flatten()
-            .filter(|v| *v > 0.0),
+            .filter(|v| *v > 0)
+            .map(|v| v as f64),
     ) else {
         return Ok(c.empty("No per-second latency series was recorded in this run."));
     };
     // Percentiles far apart (P50 at 200 us, P99 at 5 ms) need a log axis to be seen at all.
     let y_log = max / min > 20.0;
     let (div, unit) = if y_log { (1.0, "") } else { latency_unit(max) };
-    let series = |name: &str, color, get: fn(&TimePoint) -> Option<f64>| {
+    let series = |name: &str, color, get: fn(&SecondPoint) -> u64| {
         Line::new(
             name,
             pts.iter()
-                .filter_map(|p| get(p).filter(|v| *v > 0.0).map(|v| (p.t_s, v / div)))
+                .filter(|p| get(p) > 0)
+                .map(|p| (f64::from(p.t), get(p) as f64 / div))
                 .collect(),
             color,
         )
@@ -361,7 +362,7 @@ pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
         series("P95", ORANGE, |p| p.p95_us),
         series("P99", RED_, |p| p.p99_us),
     ];
-    let (x0, x1) = span(pts.iter().map(|p| p.t_s)).unwrap_or((0.0, 1.0));
+    let (x0, x1) = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
     let (svg, legend) = draw_lines(LinePlot {
         x_desc: "seconds into the measured window",
         x_range: (x0.min(0.0), x1),
@@ -385,7 +386,7 @@ pub fn latency_over_time(d: &ReportData) -> Result<Chart, ReportError> {
 }
 
 /// Completed requests and errors per second, per endpoint when the series has them.
-pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn throughput_over_time(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-throughput-time",
         "Throughput over time",
@@ -398,18 +399,22 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
     let mut lines = vec![
         Line::new(
             "all requests/s",
-            pts.iter().map(|p| (p.t_s, p.requests)).collect(),
+            pts.iter()
+                .map(|p| (f64::from(p.t), p.requests as f64))
+                .collect(),
             BLUE_,
         ),
         Line::new(
             "errors/s",
-            pts.iter().map(|p| (p.t_s, p.errors)).collect(),
+            pts.iter()
+                .map(|p| (f64::from(p.t), p.errors as f64))
+                .collect(),
             RED_,
         ),
     ];
     let mut names: Vec<&str> = Vec::new();
     for p in &pts {
-        for (n, _) in &p.by_endpoint {
+        for n in p.by_endpoint.keys() {
             if !names.contains(&n.as_str()) {
                 names.push(n);
             }
@@ -420,12 +425,8 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
             let per_endpoint = pts
                 .iter()
                 .map(|p| {
-                    let n = p
-                        .by_endpoint
-                        .iter()
-                        .find(|e| e.0 == *name)
-                        .map_or(0.0, |e| e.1);
-                    (p.t_s, n)
+                    let n = p.by_endpoint.get(*name).map_or(0.0, |n| *n as f64);
+                    (f64::from(p.t), n)
                 })
                 .collect();
             let mut l = Line::new(
@@ -437,8 +438,8 @@ pub fn throughput_over_time(d: &ReportData) -> Result<Chart, ReportError> {
             lines.push(l);
         }
     }
-    let max = pts.iter().map(|p| p.requests).fold(0.0, f64::max);
-    let (x0, x1) = span(pts.iter().map(|p| p.t_s)).unwrap_or((0.0, 1.0));
+    let max = pts.iter().map(|p| p.requests as f64).fold(0.0, f64::max);
+    let (x0, x1) = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
     let (svg, legend) = draw_lines(LinePlot {
         x_desc: "seconds into the measured window",
         x_range: (x0.min(0.0), x1),
@@ -475,19 +476,17 @@ fn nines_label(x: &f64) -> String {
 
 /// The percentile curve of each endpoint (HDR-histogram style), with the baseline's overall
 /// curve when comparing.
-pub fn latency_distribution(
-    d: &ReportData,
-    baseline: Option<&ReportData>,
-) -> Result<Chart, ReportError> {
+pub fn latency_distribution(d: &Summary, baseline: Option<&Summary>) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-latency-distribution",
         "Latency distribution",
         "Latency at each percentile, per endpoint; the x axis spreads the tail (90 %, 99 %, 99.9 %, ...), the latency axis is logarithmic.",
     );
-    let curve = |name: String, pts: &[(f64, f64)], color| {
+    let curve = |name: String, e: &EndpointStats, color| {
         Line::new(
             name,
-            pts.iter()
+            figures::percent_curve(e)
+                .iter()
                 .map(|(p, v)| (nines(*p), *v))
                 .filter(|(x, v)| *x <= MAX_NINES + 1e-9 && *v > 0.0)
                 .collect(),
@@ -498,25 +497,21 @@ pub fn latency_distribution(
         .endpoints
         .iter()
         .enumerate()
-        .map(|(i, e)| curve(e.name.clone(), &e.percentiles, PALETTE[i % PALETTE.len()]))
+        .map(|(i, (name, e))| curve(name.clone(), e, PALETTE[i % PALETTE.len()]))
         .filter(|l| l.pts.len() >= 2)
         .collect();
-    if lines.is_empty()
-        && let Some(o) = &d.overall
-    {
-        lines.push(curve("all requests".into(), &o.percentiles, BLUE_))
+    if lines.is_empty() {
+        lines.push(curve("all requests".into(), &d.overall, BLUE_))
     }
     lines.retain(|l| l.pts.len() >= 2);
     if lines.is_empty() {
         return Ok(c.empty("No latency distribution was recorded in this run."));
     }
     let mut caption = c.caption.clone();
-    if let Some(b) = baseline
-        && let Some(o) = b.overall_or_single()
-    {
+    if let Some(b) = baseline {
         let mut l = curve(
-            format!("baseline {}: all requests", b.scenario),
-            &o.percentiles,
+            format!("baseline {}: all requests", b.scenario.name),
+            &b.overall,
             BASELINE,
         );
         if l.pts.len() >= 2 {
@@ -551,36 +546,30 @@ pub fn latency_distribution(
 }
 
 /// Grouped bars: P50 and P95 of each Server-Timing stage (the baseline's P50 when comparing).
-pub fn stage_breakdown(
-    d: &ReportData,
-    baseline: Option<&ReportData>,
-) -> Result<Chart, ReportError> {
+pub fn stage_breakdown(d: &Summary, baseline: Option<&Summary>) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-stages",
         "Time per stage",
         "Time spent in each server stage, from the Server-Timing header of each response: P50 and P95 per stage, logarithmic scale.",
     );
-    let stages: Vec<_> = d
-        .stages
-        .iter()
-        .filter(|s| s.p50_us.or(s.mean_us).is_some_and(|v| v > 0.0))
-        .collect();
+    let stages: Vec<_> = d.stages.iter().filter(|(_, s)| s.p50_us > 0).collect();
     if stages.is_empty() {
         return Ok(c.empty("No Server-Timing stages were recorded in this run."));
     }
     let mut kinds: Vec<(String, RGBColor)> = vec![("P50".into(), BLUE_), ("P95".into(), ORANGE)];
     let base = baseline.filter(|b| !b.stages.is_empty());
     if let Some(b) = base {
-        kinds.push((format!("baseline {} P50", b.scenario), BASELINE));
+        kinds.push((format!("baseline {} P50", b.scenario.name), BASELINE));
     }
     let groups: Vec<(String, Vec<Option<f64>>)> = stages
         .iter()
-        .map(|s| {
-            let mut v = vec![s.p50_us.or(s.mean_us), s.p95_us];
+        .map(|(name, s)| {
+            let mut v = vec![Some(s.p50_us as f64), Some(s.p95_us as f64)];
             if let Some(b) = base {
-                v.push(b.stage(&s.stage).and_then(|b| b.p50_us.or(b.mean_us)));
+                let p50 = b.stages.get(*name).map(|b| b.p50_us).filter(|v| *v > 0);
+                v.push(p50.map(|v| v as f64));
             }
-            (s.stage.clone(), v)
+            ((*name).clone(), v)
         })
         .collect();
     let (min, max) = span(
@@ -655,44 +644,47 @@ pub fn stage_breakdown(
 
 /// A GPU sample's x: seconds into the measured window when the summary says when that window
 /// started (and the sample's clock agrees), else seconds since the sampler started.
-fn gpu_x(d: &ReportData, s: &GpuSample) -> f64 {
-    match d.measured_from_unix_ms {
-        Some(m) if gpu_aligned(d) => (s.unix_ms as f64 - m as f64) / 1000.0,
-        _ => s.t_s,
+fn gpu_x(d: &Summary, s: &GpuSample) -> f64 {
+    if gpu_aligned(d) {
+        (s.unix_ms as f64 - measured_from_ms(d)) / 1000.0
+    } else {
+        s.t_s
     }
 }
 
+/// When the measured window started, milliseconds since the Unix epoch.
+fn measured_from_ms(d: &Summary) -> f64 {
+    d.measured_from.timestamp_millis() as f64
+}
+
 /// Whether the GPU samples' wall-clock times fall within an hour of the measured window.
-fn gpu_aligned(d: &ReportData) -> bool {
-    let Some(m) = d.measured_from_unix_ms else {
-        return false;
-    };
-    let end = m as f64 + d.duration_s.unwrap_or(0.0) * 1000.0;
+fn gpu_aligned(d: &Summary) -> bool {
+    let m = measured_from_ms(d);
+    let end = m + d.measured_s * 1000.0;
     let hour = 3_600_000.0;
-    d.gpu.samples.iter().all(|s| {
+    figures::gpu(d).samples.iter().all(|s| {
         let t = s.unix_ms as f64;
-        s.unix_ms > 0 && t > m as f64 - hour && t < end + hour
+        s.unix_ms > 0 && t > m - hour && t < end + hour
     })
 }
 
-fn gpu_x_desc(d: &ReportData) -> &'static str {
-    if d.measured_from_unix_ms.is_some() && gpu_aligned(d) {
+fn gpu_x_desc(d: &Summary) -> &'static str {
+    if gpu_aligned(d) {
         WINDOW_X
     } else {
         "seconds since GPU sampling started"
     }
 }
 
-fn gpu_lines(d: &ReportData, get: fn(&GpuSample) -> Option<f64>) -> Vec<Line> {
-    d.gpu
-        .devices
+fn gpu_lines(d: &Summary, get: fn(&GpuSample) -> Option<f64>) -> Vec<Line> {
+    let g = figures::gpu(d);
+    g.devices
         .iter()
         .enumerate()
         .map(|(i, dev)| {
             Line::new(
                 format!("GPU {}: {}", dev.index, dev.name),
-                d.gpu
-                    .device_samples(dev.index)
+                g.device_samples(dev.index)
                     .filter_map(|s| get(s).map(|v| (gpu_x(d, s), v)))
                     .collect(),
                 PALETTE[i % PALETTE.len()],
@@ -703,7 +695,7 @@ fn gpu_lines(d: &ReportData, get: fn(&GpuSample) -> Option<f64>) -> Vec<Line> {
 }
 
 /// GPU utilization per device over time.
-pub fn gpu_utilization(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn gpu_utilization(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-gpu-util",
         "GPU utilization over time",
@@ -713,7 +705,8 @@ pub fn gpu_utilization(d: &ReportData) -> Result<Chart, ReportError> {
     if lines.is_empty() {
         return Ok(c.empty("NVML gave no utilization readings."));
     }
-    let (x0, x1) = span(d.gpu.samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
+    let samples = &figures::gpu(d).samples;
+    let (x0, x1) = span(samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
     let (svg, legend) = draw_lines(LinePlot {
         x_desc: gpu_x_desc(d),
         x_range: (x0.min(0.0), x1),
@@ -729,7 +722,7 @@ pub fn gpu_utilization(d: &ReportData) -> Result<Chart, ReportError> {
 }
 
 /// GPU memory used per device over time, with each device's installed memory.
-pub fn gpu_memory(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn gpu_memory(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-gpu-memory",
         "GPU memory over time",
@@ -740,14 +733,14 @@ pub fn gpu_memory(d: &ReportData) -> Result<Chart, ReportError> {
     if lines.is_empty() {
         return Ok(c.empty("NVML gave no memory readings."));
     }
-    let (x0, x1) = span(d.gpu.samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
+    let samples = &figures::gpu(d).samples;
+    let (x0, x1) = span(samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
     let x0 = x0.min(0.0);
     let used_max = lines
         .iter()
         .flat_map(|l| l.pts.iter().map(|p| p.1))
         .fold(0.0, f64::max);
-    let total = d
-        .gpu
+    let total = figures::gpu(d)
         .devices
         .iter()
         .map(|dev| dev.memory_total_bytes as f64 / GIB)
@@ -772,18 +765,23 @@ pub fn gpu_memory(d: &ReportData) -> Result<Chart, ReportError> {
     Ok(c.drawn(svg, legend))
 }
 
+/// The server process's samples; none for an external stack.
+fn process_samples(d: &Summary) -> &[ProcessSample] {
+    d.server_process
+        .as_ref()
+        .map_or(&[], |p| p.samples.as_slice())
+}
+
 /// Server process CPU over time.
-pub fn server_cpu(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn server_cpu(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-server-cpu",
         "Server CPU over time",
         "CPU used by the server process, in percent of one core (200 % = two cores busy).",
     );
-    let pts: Vec<(f64, f64)> = d
-        .server
-        .samples
+    let pts: Vec<(f64, f64)> = process_samples(d)
         .iter()
-        .filter_map(|s| s.cpu_pct.map(|v| (s.t_s, v)))
+        .map(|s| (s.t, s.cpu_pct))
         .collect();
     let Some((x0, x1)) = span(pts.iter().map(|p| p.0)) else {
         return Ok(c.empty(
@@ -792,7 +790,8 @@ pub fn server_cpu(d: &ReportData) -> Result<Chart, ReportError> {
     };
     let max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
     let mut lines = vec![Line::new("server CPU", pts, BLUE_)];
-    if let Some(cores) = d.machine.cores.filter(|c| (*c as f64) * 100.0 <= max * 1.6) {
+    let cores = d.machine.cpu_cores;
+    if (cores as f64) * 100.0 <= max * 1.6 {
         // The machine's ceiling, when the process came near it.
         let top = cores as f64 * 100.0;
         let mut l = Line::new(
@@ -823,18 +822,16 @@ pub fn server_cpu(d: &ReportData) -> Result<Chart, ReportError> {
 }
 
 /// Server process resident memory over time.
-pub fn server_rss(d: &ReportData) -> Result<Chart, ReportError> {
+pub fn server_rss(d: &Summary) -> Result<Chart, ReportError> {
     let c = Chart::new(
         "chart-server-rss",
         "Server memory (RSS) over time",
         "Resident set size of the server process.",
     );
     const MIB: f64 = (1u64 << 20) as f64;
-    let pts: Vec<(f64, f64)> = d
-        .server
-        .samples
+    let pts: Vec<(f64, f64)> = process_samples(d)
         .iter()
-        .filter_map(|s| s.rss_bytes.map(|v| (s.t_s, v as f64 / MIB)))
+        .map(|s| (s.t, s.rss_bytes as f64 / MIB))
         .collect();
     let Some((x0, x1)) = span(pts.iter().map(|p| p.0)) else {
         return Ok(c.empty(
@@ -887,19 +884,21 @@ mod tests {
 
     #[test]
     fn a_chart_is_one_svg_element_with_text() {
-        let d = ReportData {
-            timeseries: (0..30)
-                .map(|t| TimePoint {
-                    t_s: t as f64,
-                    requests: 100.0,
-                    p50_us: Some(200.0),
-                    p95_us: Some(900.0),
-                    p99_us: Some(5000.0),
-                    ..TimePoint::default()
-                })
-                .collect(),
-            ..ReportData::default()
-        };
+        let mut d: Summary =
+            serde_json::from_str(include_str!("../../tests/fixtures/summary-phase2.json"))
+                .expect("the recorded phase2 summary parses");
+        d.measured_s = 30.0;
+        d.series = (0..30)
+            .map(|t| SecondPoint {
+                t,
+                requests: 100,
+                p50_us: 200,
+                p95_us: 900,
+                p99_us: 5000,
+                ..SecondPoint::default()
+            })
+            .collect();
+        d.server_process = None;
         let c = latency_over_time(&d).unwrap();
         let svg = c.svg.unwrap();
         assert!(svg.trim_start().starts_with("<svg"));

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::fmt;
-use super::model::{EndpointStats, ReportData};
+use super::{figures, fmt};
+use crate::summary::{EndpointStats, Summary};
 
 /// Which direction of a metric is an improvement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,106 +137,113 @@ fn latency_rows(
     c: &EndpointStats,
     all: bool,
 ) {
-    let lat = |m: &str, get: fn(&EndpointStats) -> Option<f64>| {
-        row(m, scope, Better::Lower, get(b), get(c), &fmt::us)
+    let lat = |m: &str, get: fn(&EndpointStats) -> u64| {
+        row(
+            m,
+            scope,
+            Better::Lower,
+            Some(get(b) as f64),
+            Some(get(c) as f64),
+            &fmt::us,
+        )
     };
-    let mut rows = vec![lat("P50", |e| e.p50_us)];
+    let mut rows = vec![lat("P50", |e| e.latency.p50_us)];
     if all {
-        rows.push(lat("P90", |e| e.p90_us));
+        rows.push(lat("P90", |e| e.latency.p90_us));
     }
-    rows.push(lat("P95", |e| e.p95_us));
-    rows.push(lat("P99", |e| e.p99_us));
+    rows.push(lat("P95", |e| e.latency.p95_us));
+    rows.push(lat("P99", |e| e.latency.p99_us));
     if all {
-        rows.push(lat("max", |e| e.max_us));
+        rows.push(lat("max", |e| e.latency.max_us));
     }
     rows.push(row(
         "throughput",
         scope,
         Better::Higher,
-        b.throughput_rps,
-        c.throughput_rps,
+        Some(b.throughput_rps),
+        Some(c.throughput_rps),
         &fmt::rps,
     ));
     rows.push(row(
         "error rate",
         scope,
         Better::Lower,
-        b.error_rate(),
-        c.error_rate(),
+        figures::error_rate(b),
+        figures::error_rate(c),
         &fmt::share,
     ));
     out.extend(rows.into_iter().flatten());
 }
 
 /// The comparison table of `current` against `baseline`.
-pub fn rows(current: &ReportData, baseline: &ReportData) -> Vec<CompareRow> {
+pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
     let mut out = Vec::new();
-    match (baseline.overall_or_single(), current.overall_or_single()) {
-        (Some(b), Some(c)) => latency_rows(&mut out, "all requests", b, c, true),
-        _ => out.extend(row(
-            "throughput",
-            "all requests",
-            Better::Higher,
-            baseline.total_throughput_rps(),
-            current.total_throughput_rps(),
-            &fmt::rps,
-        )),
-    }
+    latency_rows(
+        &mut out,
+        "all requests",
+        &baseline.overall,
+        &current.overall,
+        true,
+    );
     out.extend(row(
         "cache hit rate",
         "server cache",
         Better::Higher,
-        baseline.cache.as_ref().and_then(|c| c.hit_rate),
-        current.cache.as_ref().and_then(|c| c.hit_rate),
+        figures::hit_rate(&baseline.cache),
+        figures::hit_rate(&current.cache),
         &fmt::share,
     ));
-    for c in &current.endpoints {
-        if let Some(b) = baseline.endpoint(&c.name) {
-            latency_rows(&mut out, &c.name, b, c, false);
+    for (name, c) in &current.endpoints {
+        if let Some(b) = baseline.endpoints.get(name) {
+            latency_rows(&mut out, name, b, c, false);
         }
     }
-    for s in &current.stages {
-        if let Some(b) = baseline.stage(&s.stage) {
+    for (stage, s) in &current.stages {
+        if let Some(b) = baseline.stages.get(stage) {
             out.extend(row(
                 "P50",
-                &format!("stage {}", s.stage),
+                &format!("stage {stage}"),
                 Better::Lower,
-                b.p50_us.or(b.mean_us),
-                s.p50_us.or(s.mean_us),
+                Some(b.p50_us as f64),
+                Some(s.p50_us as f64),
                 &fmt::us,
             ));
         }
     }
+    let (bg, cg) = (figures::gpu(baseline), figures::gpu(current));
     out.extend(row(
         "mean GPU utilization",
         "GPU",
         Better::Neither,
-        baseline.gpu.mean_utilization_pct(),
-        current.gpu.mean_utilization_pct(),
+        bg.mean_utilization_pct(),
+        cg.mean_utilization_pct(),
         &fmt::pct,
     ));
     out.extend(row(
         "peak GPU memory",
         "GPU",
         Better::Neither,
-        baseline.gpu.peak_memory_used_bytes().map(|b| b as f64),
-        current.gpu.peak_memory_used_bytes().map(|b| b as f64),
+        bg.peak_memory_used_bytes().map(|b| b as f64),
+        cg.peak_memory_used_bytes().map(|b| b as f64),
         &|b| fmt::bytes(b as u64),
     ));
+    fn process(s: &Summary) -> Option<&crate::summary::ProcessStats> {
+        s.server_process.as_ref()
+    }
     out.extend(row(
         "mean CPU",
         "server process",
         Better::Neither,
-        baseline.server.cpu_avg_pct,
-        current.server.cpu_avg_pct,
+        process(baseline).map(|p| p.cpu_mean_pct),
+        process(current).map(|p| p.cpu_mean_pct),
         &fmt::pct,
     ));
     out.extend(row(
         "peak RSS",
         "server process",
         Better::Lower,
-        baseline.server.peak_rss_bytes.map(|b| b as f64),
-        current.server.peak_rss_bytes.map(|b| b as f64),
+        process(baseline).map(|p| p.peak_rss_bytes as f64),
+        process(current).map(|p| p.peak_rss_bytes as f64),
         &|b| fmt::bytes(b as u64),
     ));
     out

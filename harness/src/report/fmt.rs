@@ -49,11 +49,6 @@ pub fn us(x: f64) -> String {
     }
 }
 
-/// An optional latency in microseconds; `-` when absent.
-pub fn opt_us(x: Option<f64>) -> String {
-    x.map(us).unwrap_or_else(|| "-".into())
-}
-
 /// Bytes with a binary unit: `512 B`, `1.5 MiB`, `7.8 GiB`.
 pub fn bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -6,30 +6,28 @@
 //! - [`regression::check`]: the `--max-regression` gate.
 //! - [`baseline::find_latest`]: the default baseline (the latest phase1 run under `reports/out/`).
 //!
-//! The report reads a run through the JSON form of its summary ([`ReportData::from_json`]), so
-//! any recorded `summary.json` renders. Templates live in `reports/templates/` and are compiled
+//! The report renders the typed [`Summary`] (read with [`Summary::read`], so a file of another
+//! `schema_version` is an error, not a page of gaps); what it shows beyond the summary's own
+//! fields is computed in [`figures`]. Templates live in `reports/templates/` and are compiled
 //! into the binary.
 
 pub mod baseline;
 pub mod charts;
 pub mod compare;
+pub mod figures;
 pub mod fmt;
-pub mod model;
 pub mod regression;
 mod render;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-pub use model::ReportData;
+pub use crate::summary::SUMMARY_FILE;
+use crate::summary::{Summary, SummaryError};
 pub use regression::{RegressionFinding, check as check_regression};
 pub use render::{ReportOptions, render_html};
 
 /// The file name of a run's report.
 pub const REPORT_FILE: &str = "report.html";
-/// The file name of a run's summary.
-pub const SUMMARY_FILE: &str = "summary.json";
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -42,17 +40,9 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A summary file is not valid JSON.
-    #[error("{path} is not a valid summary.json: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
-    /// A summary could not be turned into JSON.
-    #[error("could not serialize the run summary: {0}")]
-    Serialize(serde_json::Error),
+    /// A summary file could not be read: unreadable, not a summary, or another schema version.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
     /// No `summary.json` where one was expected.
     #[error("no summary.json at {0} (give a run folder or a summary.json file)")]
     NoSummary(PathBuf),
@@ -68,7 +58,7 @@ pub enum ReportError {
 }
 
 /// Read a run's summary: `path` is a run folder (holding `summary.json`) or a summary file.
-pub fn load_summary(path: &Path) -> Result<(PathBuf, ReportData), ReportError> {
+pub fn load_summary(path: &Path) -> Result<(PathBuf, Summary), ReportError> {
     let file = if path.is_dir() {
         path.join(SUMMARY_FILE)
     } else {
@@ -77,43 +67,27 @@ pub fn load_summary(path: &Path) -> Result<(PathBuf, ReportData), ReportError> {
     if !file.is_file() {
         return Err(ReportError::NoSummary(file));
     }
-    let text = std::fs::read_to_string(&file).map_err(|source| ReportError::Io {
-        path: file.clone(),
-        source,
-    })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ReportError::Json {
-            path: file.clone(),
-            source,
-        })?;
-    Ok((file, ReportData::from_json(&value)))
-}
-
-/// A summary (the harness's `Summary`, or any value of the `summary.json` form) as report data.
-pub fn data_of<S: Serialize + ?Sized>(summary: &S) -> Result<ReportData, ReportError> {
-    let value = serde_json::to_value(summary).map_err(ReportError::Serialize)?;
-    Ok(ReportData::from_json(&value))
+    let summary = Summary::read(&file)?;
+    Ok((file, summary))
 }
 
 /// Write `run_dir/report.html` for a run, compared with `baseline` when given. Returns the path.
-pub fn write_report<S: Serialize + ?Sized>(
+pub fn write_report(
     run_dir: &Path,
-    summary: &S,
-    baseline: Option<&S>,
+    summary: &Summary,
+    baseline: Option<&Summary>,
 ) -> Result<PathBuf, ReportError> {
     write_report_with(run_dir, summary, baseline, &ReportOptions::default())
 }
 
 /// [`write_report`] with options (e.g. the regression limit to show in the comparison).
-pub fn write_report_with<S: Serialize + ?Sized, B: Serialize + ?Sized>(
+pub fn write_report_with(
     run_dir: &Path,
-    summary: &S,
-    baseline: Option<&B>,
+    summary: &Summary,
+    baseline: Option<&Summary>,
     options: &ReportOptions,
 ) -> Result<PathBuf, ReportError> {
-    let current = data_of(summary)?;
-    let base = baseline.map(data_of).transpose()?;
-    let html = render_html(&current, base.as_ref(), options)?;
+    let html = render_html(summary, baseline, options)?;
     let path = run_dir.join(REPORT_FILE);
     write_file(&path, &html)?;
     Ok(path)
@@ -164,7 +138,7 @@ pub fn render_cli_with(
             let dir = a_file.parent().unwrap_or(Path::new("."));
             match &base {
                 None => dir.join(REPORT_FILE),
-                Some((_, d)) => dir.join(format!("report-vs-{}.html", file_safe(&d.scenario))),
+                Some((_, d)) => dir.join(format!("report-vs-{}.html", file_safe(&d.scenario.name))),
             }
         }
     };
@@ -184,4 +158,31 @@ fn file_safe(s: &str) -> String {
         })
         .collect();
     if t.is_empty() { "baseline".into() } else { t }
+}
+
+/// Renders template `name` out of `templates` (name, source) with `page` as its context.
+/// The error keeps tera's whole chain: its top-level message is often just "failed to
+/// render".
+pub fn render_template<T: serde::Serialize>(
+    templates: &[(&str, &str)],
+    name: &str,
+    page: &T,
+) -> Result<String, String> {
+    let chain = |e: tera::Error| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg
+    };
+    let mut tera = tera::Tera::new();
+    tera.autoescape_on([".html"]);
+    for (n, source) in templates {
+        tera.add_raw_template(n, source).map_err(chain)?;
+    }
+    let ctx = tera::Context::from_serialize(page).map_err(chain)?;
+    tera.render(name, &ctx).map_err(chain)
 }

@@ -1,7 +1,7 @@
 //! The regression gate: `--max-regression 10%` fails a run whose P95 or throughput is that much
 //! worse than the baseline's.
 //!
-//! Compared: the whole run (`overall`, or the only endpoint), and every endpoint present in both
+//! Compared: the whole run (`overall`), and every endpoint present in both
 //! runs with at least [`MIN_REQUESTS`] requests in each (fewer gives percentiles too noisy to gate
 //! on). P95 regresses when `current > baseline * (1 + max/100)`; throughput when
 //! `current < baseline * (1 - max/100)`.
@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ReportError;
-use super::model::{EndpointStats, ReportData};
+use crate::summary::{EndpointStats, Summary};
 
 /// Endpoints with fewer requests than this in either run are not gated.
 pub const MIN_REQUESTS: u64 = 100;
@@ -79,59 +79,21 @@ pub fn parse_percent(s: &str) -> Result<f64, ReportError> {
     }
 }
 
-/// Compare two run summaries (anything that serializes to the `summary.json` form, e.g. the
-/// harness's `Summary`). Returns the findings; empty means the gate passes.
-pub fn check<C: Serialize + ?Sized, B: Serialize + ?Sized>(
-    current: &C,
-    baseline: &B,
-    max_pct: f64,
-) -> Result<Vec<RegressionFinding>, ReportError> {
-    let c = ReportData::from_json(&serde_json::to_value(current).map_err(ReportError::Serialize)?);
-    let b = ReportData::from_json(&serde_json::to_value(baseline).map_err(ReportError::Serialize)?);
-    Ok(check_data(&c, &b, max_pct))
-}
-
-/// [`check`] on report view-models.
-pub fn check_data(
-    current: &ReportData,
-    baseline: &ReportData,
-    max_pct: f64,
-) -> Vec<RegressionFinding> {
+/// Compare a run with its baseline. Returns the findings; empty means the gate passes.
+pub fn check(current: &Summary, baseline: &Summary, max_pct: f64) -> Vec<RegressionFinding> {
     let mut out = Vec::new();
-    let overall_p95 = |d: &ReportData| d.overall_or_single().and_then(|o| o.p95_us);
-    p95(
-        &mut out,
-        "overall",
-        overall_p95(baseline),
-        overall_p95(current),
-        max_pct,
-    );
-    throughput(
-        &mut out,
-        "overall",
-        baseline.total_throughput_rps(),
-        current.total_throughput_rps(),
-        max_pct,
-    );
-    let single = |d: &ReportData| d.overall.is_none() && d.endpoints.len() == 1;
-    if single(current) && single(baseline) {
-        return out; // the endpoint is the overall figure already
-    }
-    for c in &current.endpoints {
-        let Some(b) = baseline.endpoint(&c.name) else {
+    let (b, c) = (&baseline.overall, &current.overall);
+    p95(&mut out, "overall", b, c, max_pct);
+    throughput(&mut out, "overall", b, c, max_pct);
+    for (name, c) in &current.endpoints {
+        let Some(b) = baseline.endpoints.get(name) else {
             continue;
         };
         if !gated(b) || !gated(c) {
             continue;
         }
-        p95(&mut out, &c.name, b.p95_us, c.p95_us, max_pct);
-        throughput(
-            &mut out,
-            &c.name,
-            b.throughput_rps,
-            c.throughput_rps,
-            max_pct,
-        );
+        p95(&mut out, name, b, c, max_pct);
+        throughput(&mut out, name, b, c, max_pct);
     }
     out
 }
@@ -140,11 +102,15 @@ fn gated(e: &EndpointStats) -> bool {
     e.requests >= MIN_REQUESTS
 }
 
-fn p95(out: &mut Vec<RegressionFinding>, scope: &str, b: Option<f64>, c: Option<f64>, max: f64) {
-    if let (Some(b), Some(c)) = (b, c)
-        && b > 0.0
-        && c > b * (1.0 + max / 100.0)
-    {
+fn p95(
+    out: &mut Vec<RegressionFinding>,
+    scope: &str,
+    b: &EndpointStats,
+    c: &EndpointStats,
+    max: f64,
+) {
+    let (b, c) = (b.latency.p95_us as f64, c.latency.p95_us as f64);
+    if b > 0.0 && c > b * (1.0 + max / 100.0) {
         out.push(RegressionFinding {
             metric: RegressionMetric::P95,
             scope: scope.into(),
@@ -159,14 +125,12 @@ fn p95(out: &mut Vec<RegressionFinding>, scope: &str, b: Option<f64>, c: Option<
 fn throughput(
     out: &mut Vec<RegressionFinding>,
     scope: &str,
-    b: Option<f64>,
-    c: Option<f64>,
+    b: &EndpointStats,
+    c: &EndpointStats,
     max: f64,
 ) {
-    if let (Some(b), Some(c)) = (b, c)
-        && b > 0.0
-        && c < b * (1.0 - max / 100.0)
-    {
+    let (b, c) = (b.throughput_rps, c.throughput_rps);
+    if b > 0.0 && c < b * (1.0 - max / 100.0) {
         out.push(RegressionFinding {
             metric: RegressionMetric::Throughput,
             scope: scope.into(),
@@ -181,36 +145,53 @@ fn throughput(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn run(p95: f64, rps: f64) -> serde_json::Value {
-        json!({ "overall": { "requests": 1000, "p95_us": p95, "throughput_rps": rps } })
+    fn run(p95: u64, rps: f64) -> Summary {
+        let mut s: Summary =
+            serde_json::from_str(include_str!("../../tests/fixtures/summary-phase2.json"))
+                .expect("the recorded phase2 summary parses");
+        s.overall.latency.p95_us = p95;
+        s.overall.throughput_rps = rps;
+        s.endpoints.clear();
+        s
     }
 
     #[test]
     fn gate() {
-        assert!(
-            check(&run(1000.0, 100.0), &run(1000.0, 100.0), 10.0)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            check(&run(1090.0, 91.0), &run(1000.0, 100.0), 10.0)
-                .unwrap()
-                .is_empty()
-        );
-        let f = check(&run(1200.0, 80.0), &run(1000.0, 100.0), 10.0).unwrap();
+        assert!(check(&run(1000, 100.0), &run(1000, 100.0), 10.0).is_empty());
+        assert!(check(&run(1090, 91.0), &run(1000, 100.0), 10.0).is_empty());
+        let f = check(&run(1200, 80.0), &run(1000, 100.0), 10.0);
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].metric, RegressionMetric::P95);
         assert!((f[0].worse_pct - 20.0).abs() < 1e-9);
         assert_eq!(f[1].metric, RegressionMetric::Throughput);
         assert!(f[0].to_string().contains("P95 of overall regressed 20.0 %"));
         // Better is never a regression.
-        assert!(
-            check(&run(500.0, 300.0), &run(1000.0, 100.0), 0.0)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(check(&run(500, 300.0), &run(1000, 100.0), 0.0).is_empty());
+    }
+
+    #[test]
+    fn endpoints_with_few_requests_are_not_gated() {
+        let endpoint = |requests, p95_us| EndpointStats {
+            requests,
+            throughput_rps: 50.0,
+            latency: crate::summary::LatencyStats {
+                p95_us,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (mut base, mut cur) = (run(1000, 100.0), run(1000, 100.0));
+        base.endpoints
+            .insert("search".into(), endpoint(MIN_REQUESTS, 1000));
+        cur.endpoints
+            .insert("search".into(), endpoint(MIN_REQUESTS, 5000));
+        let f = check(&cur, &base, 10.0);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].scope, "search");
+        cur.endpoints
+            .insert("search".into(), endpoint(MIN_REQUESTS - 1, 5000));
+        assert!(check(&cur, &base, 10.0).is_empty());
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! From [`ReportData`] to HTML: a page model of ready-formatted strings, rendered with tera.
+//! From a [`Summary`] to HTML: a page model of ready-formatted strings, rendered with tera.
 
 use serde::Serialize;
 
-use super::ReportError;
 use super::charts::{self, Chart};
 use super::compare::{self, CompareRow};
-use super::fmt;
-use super::model::{EndpointStats, LatencySummary, ReportData};
+use super::figures::{self, device};
 use super::regression::{self, RegressionFinding};
+use super::{ReportError, fmt};
+use crate::summary::{EndpointStats, LatencyStats, Summary};
 
 /// The page template, `reports/templates/report.html` (autoescaped: its name ends in `.html`).
 const REPORT_TEMPLATE: &str = include_str!("../../../reports/templates/report.html");
@@ -61,6 +61,7 @@ struct EndpointRow {
     name: String,
     is_total: bool,
     is_sub: bool,
+    is_floor: bool,
     requests: String,
     errors: String,
     errors_detail: String,
@@ -103,7 +104,7 @@ struct GpuView {
     charts: Vec<Chart>,
 }
 
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct BaselineView {
     label: String,
     scenario: String,
@@ -139,6 +140,8 @@ struct Page {
     has_baseline: bool,
     baseline: BaselineView,
     notes: Vec<String>,
+    instrument: Vec<String>,
+    warnings: Vec<String>,
 }
 
 const NOT_RECORDED: &str = "not recorded";
@@ -149,85 +152,146 @@ fn or_nr(v: Option<String>) -> String {
 
 /// Render the report page for `current`, compared with `baseline` when given.
 pub fn render_html(
-    current: &ReportData,
-    baseline: Option<&ReportData>,
+    current: &Summary,
+    baseline: Option<&Summary>,
     options: &ReportOptions,
 ) -> Result<String, ReportError> {
     let page = page(current, baseline, options)?;
-    let mut tera = tera::Tera::new();
-    tera.autoescape_on([".html"]);
-    tera.add_raw_template("report.css", CSS_TEMPLATE)
-        .map_err(template_err)?;
-    tera.add_raw_template("chart.html", CHART_TEMPLATE)
-        .map_err(template_err)?;
-    tera.add_raw_template("report.html", REPORT_TEMPLATE)
-        .map_err(template_err)?;
-    let ctx = tera::Context::from_serialize(&page).map_err(template_err)?;
-    tera.render("report.html", &ctx).map_err(template_err)
-}
-
-fn template_err(e: tera::Error) -> ReportError {
-    // Keep the whole chain: tera's top-level message is often just "failed to render".
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    ReportError::Template(msg)
+    super::render_template(
+        &[
+            ("report.css", CSS_TEMPLATE),
+            ("chart.html", CHART_TEMPLATE),
+            ("report.html", REPORT_TEMPLATE),
+        ],
+        "report.html",
+        &page,
+    )
+    .map_err(ReportError::Template)
 }
 
 fn page(
-    d: &ReportData,
-    baseline: Option<&ReportData>,
+    d: &Summary,
+    baseline: Option<&Summary>,
     options: &ReportOptions,
 ) -> Result<Page, ReportError> {
     let set = charts::build(d, baseline)?;
 
     let findings: Option<Vec<RegressionFinding>> = match (baseline, options.max_regression_pct) {
-        (Some(b), Some(max)) => Some(regression::check_data(d, b, max)),
+        (Some(b), Some(max)) => Some(regression::check(d, b, max)),
         _ => None,
     };
     let regressed = findings.as_ref().is_some_and(|f| !f.is_empty());
 
+    let verdict = verdict(d, regressed);
+
+    let thresholds = d
+        .thresholds
+        .iter()
+        .map(|t| ThresholdRow {
+            rule: t.rule.clone(),
+            scope: non_empty(&t.endpoint).unwrap_or_else(|| "all requests".into()),
+            observed: t.observed_display.clone(),
+            class: if t.passed { "pass" } else { "fail" },
+            status: if t.passed { "pass" } else { "fail" },
+            message: t.message.clone().unwrap_or_default(),
+        })
+        .collect();
+
+    let stages = d
+        .stages
+        .iter()
+        .map(|(stage, s)| StageRow {
+            stage: stage.clone(),
+            count: fmt::int(s.count),
+            mean: fmt::us(s.mean_us),
+            p50: us(s.p50_us),
+            p95: us(s.p95_us),
+            p99: us(s.p99_us),
+            max: us(s.max_us),
+        })
+        .collect();
+
+    let gpu = gpu_view(d, set.gpu);
+
+    let p = d.server_process.as_ref();
+    let server_stats = vec![
+        fact("Mean CPU", or_nr(p.map(|p| fmt::pct(p.cpu_mean_pct)))),
+        fact("Peak CPU", or_nr(p.map(|p| fmt::pct(p.cpu_max_pct)))),
+        fact("Peak RSS", or_nr(p.map(|p| fmt::bytes(p.peak_rss_bytes)))),
+    ];
+
+    let baseline_view = match baseline {
+        Some(b) => baseline_view(d, b, findings, options),
+        None => BaselineView::default(),
+    };
+
+    Ok(Page {
+        title: format!("ragbench report: {}", d.scenario.name),
+        scenario: d.scenario.name.clone(),
+        description: d.scenario.description.clone().unwrap_or_default(),
+        generated_at: options.generated_at.clone().unwrap_or_else(|| {
+            chrono::Utc::now()
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        }),
+        verdict,
+        thresholds,
+        facts: facts(d),
+        endpoints: endpoint_rows(d),
+        cache: cache_line(d),
+        load_charts: set.load,
+        stage_charts: set.stages,
+        stages,
+        gpu,
+        server_charts: set.server,
+        server_stats,
+        has_baseline: baseline.is_some(),
+        baseline: baseline_view,
+        notes: d.notes.clone(),
+        instrument: instrument(d),
+        warnings: d.verdict.warnings.clone(),
+    })
+}
+
+/// PASS or FAIL with why: the failed thresholds, the other failures, the regression gate.
+fn verdict(d: &Summary, regressed: bool) -> Verdict {
     let failed: Vec<&str> = d
         .thresholds
         .iter()
         .filter(|t| !t.passed)
         .map(|t| t.rule.as_str())
         .collect();
-    let verdict = match (d.passed, regressed) {
-        (Some(false), _) | (_, true) => {
-            let mut parts = Vec::new();
-            if !failed.is_empty() {
-                parts.push(format!(
-                    "{} of {} thresholds failed: {}",
-                    failed.len(),
-                    d.thresholds.len(),
-                    failed.join(", ")
-                ));
-            }
-            // Failures that are not a failed threshold already named (e.g. "no requests").
-            parts.extend(
-                d.verdict_failures
-                    .iter()
-                    .filter(|f| !failed.iter().any(|rule| f.starts_with(rule)))
-                    .cloned(),
-            );
-            if regressed {
-                parts.push("the regression gate failed against the baseline".into());
-            }
-            if parts.is_empty() {
-                parts.push("the run failed".into());
-            }
-            Verdict {
-                class: "fail",
-                text: "FAIL",
-                detail: capitalize(&parts.join("; ")),
-            }
+    let verdict = if !d.verdict.passed || regressed {
+        let mut parts = Vec::new();
+        if !failed.is_empty() {
+            parts.push(format!(
+                "{} of {} thresholds failed: {}",
+                failed.len(),
+                d.thresholds.len(),
+                failed.join(", ")
+            ));
         }
-        (Some(true), false) => Verdict {
+        // Failures that are not a failed threshold already named (e.g. "no requests").
+        parts.extend(
+            d.verdict
+                .failures
+                .iter()
+                .filter(|f| !failed.iter().any(|rule| f.starts_with(rule)))
+                .cloned(),
+        );
+        if regressed {
+            parts.push("the regression gate failed against the baseline".into());
+        }
+        if parts.is_empty() {
+            parts.push("the run failed".into());
+        }
+        Verdict {
+            class: "fail",
+            text: "FAIL",
+            detail: capitalize(&parts.join("; ")),
+        }
+    } else {
+        Verdict {
             class: "pass",
             text: "PASS",
             detail: if d.thresholds.is_empty() {
@@ -236,44 +300,28 @@ fn page(
             } else {
                 format!("All {} thresholds held.", d.thresholds.len())
             },
-        },
-        (None, false) => Verdict {
-            class: "unknown",
-            text: "NO VERDICT",
-            detail: "The summary records no verdict.".into(),
-        },
+        }
     };
-    let verdict = Verdict {
-        detail: match d.exit_code {
-            Some(c) => format!("{} Exit code {c}.", verdict.detail),
-            None => verdict.detail,
-        },
+    Verdict {
+        detail: format!("{} Exit code {}.", verdict.detail, d.verdict.exit_code),
         ..verdict
-    };
+    }
+}
 
-    let thresholds = d
-        .thresholds
-        .iter()
-        .map(|t| ThresholdRow {
-            rule: t.rule.clone(),
-            scope: t.scope.clone().unwrap_or_else(|| "all requests".into()),
-            observed: t.observed.clone(),
-            class: if t.passed { "pass" } else { "fail" },
-            status: if t.passed { "pass" } else { "fail" },
-            message: t.message.clone().unwrap_or_default(),
-        })
-        .collect();
-
+/// The endpoint table: each endpoint with its cache hits and misses apart, the bad-token
+/// requests, and all requests together.
+fn endpoint_rows(d: &Summary) -> Vec<EndpointRow> {
     let mut endpoints: Vec<EndpointRow> = Vec::new();
-    for e in &d.endpoints {
-        endpoints.push(endpoint_row(e, false));
+    for (name, e) in &d.endpoints {
+        endpoints.push(endpoint_row(name, e, false));
         for (label, lat) in [("cache hits", &e.cached), ("cache misses", &e.uncached)] {
-            if let Some(l) = lat.as_ref().filter(|l| l.count.unwrap_or(1) > 0) {
-                endpoints.push(latency_row(&format!("{}: {label}", e.name), l, "", ""));
+            if let Some(l) = lat.as_ref().filter(|l| l.count > 0) {
+                endpoints.push(latency_row(&format!("{name}: {label}"), l, "", ""));
             }
         }
     }
-    if let Some(b) = &d.bad_token {
+    let b = &d.bad_token;
+    if b.requests > 0 {
         let unexpected = b.requests.saturating_sub(b.rejected);
         let mut row = latency_row(
             "bad token (401 expected)",
@@ -285,44 +333,45 @@ fn page(
         row.is_sub = false;
         endpoints.push(row);
     }
-    if let Some(o) = &d.overall
-        && d.endpoints.len() != 1
-    {
-        let mut row = endpoint_row(o, true);
-        row.name = "all requests".into();
+    // With one endpoint its row is the total already; with none, there were no requests.
+    if d.endpoints.len() > 1 || (d.endpoints.is_empty() && d.overall.requests > 0) {
+        endpoints.push(endpoint_row("all requests", &d.overall, true));
+    }
+    if let Some(c) = &d.calibration {
+        let mut row = latency_row(
+            "instrument floor (trivial loopback endpoint, same load shape)",
+            &c.latency,
+            "",
+            "",
+        );
+        row.is_floor = true;
+        row.is_sub = false;
+        row.throughput = fmt::rps(c.throughput_rps);
         endpoints.push(row);
     }
+    endpoints
+}
 
-    let cache = d
-        .cache
-        .as_ref()
-        .map(|c| {
-            format!(
-                "Response cache over the measured window: hit rate {} ({} hits, {} misses).",
-                c.hit_rate.map(fmt::share).unwrap_or_else(|| "n/a".into()),
-                fmt::int(c.hits),
-                fmt::int(c.misses)
-            )
-        })
-        .unwrap_or_default();
+/// The cache's hit rate over the window; empty when the server's counters were not read.
+fn cache_line(d: &Summary) -> String {
+    let c = &d.cache;
+    let hit_rate = figures::hit_rate(c);
+    if c.hits.is_none() && c.misses.is_none() && hit_rate.is_none() {
+        return String::new();
+    }
+    format!(
+        "Response cache over the measured window: hit rate {} ({} hits, {} misses).",
+        hit_rate.map(fmt::share).unwrap_or_else(|| "n/a".into()),
+        fmt::int(c.hits.unwrap_or(0)),
+        fmt::int(c.misses.unwrap_or(0))
+    )
+}
 
-    let stages = d
-        .stages
-        .iter()
-        .map(|s| StageRow {
-            stage: s.stage.clone(),
-            count: fmt::int(s.count),
-            mean: fmt::opt_us(s.mean_us),
-            p50: fmt::opt_us(s.p50_us),
-            p95: fmt::opt_us(s.p95_us),
-            p99: fmt::opt_us(s.p99_us),
-            max: fmt::opt_us(s.max_us),
-        })
-        .collect();
-
-    let g = &d.gpu;
-    let gpu = GpuView {
-        available: g.available && !g.devices.is_empty(),
+/// The GPU section: devices, figures and charts, or why there is no GPU.
+fn gpu_view(d: &Summary, charts: Vec<Chart>) -> GpuView {
+    let g = figures::gpu(d);
+    GpuView {
+        available: figures::has_gpu(d),
         reason: {
             let r = g.describe();
             let detail = r
@@ -372,111 +421,78 @@ fn page(
                 or_nr(g.mean_power_w().map(|w| format!("{} W", fmt::num(w)))),
             ),
         ],
-        charts: set.gpu,
-    };
-
-    let server_stats = vec![
-        fact("Mean CPU", or_nr(d.server.cpu_avg_pct.map(fmt::pct))),
-        fact("Peak CPU", or_nr(d.server.cpu_max_pct.map(fmt::pct))),
-        fact("Peak RSS", or_nr(d.server.peak_rss_bytes.map(fmt::bytes))),
-    ];
-
-    let baseline_view = match baseline {
-        Some(b) => BaselineView {
-            label: b.label(),
-            scenario: b.scenario.clone(),
-            title: if device(b) != device(d) {
-                format!(
-                    "{} vs {}: {} \u{2192} {}",
-                    device(b),
-                    device(d),
-                    b.scenario,
-                    d.scenario
-                )
-            } else {
-                format!(
-                    "Comparison with baseline: {} \u{2192} {}",
-                    b.scenario, d.scenario
-                )
-            },
-            baseline_head: format!("{} \u{b7} {} (baseline)", b.scenario, device(b)),
-            current_head: format!("{} \u{b7} {}", d.scenario, device(d)),
-            rows: compare::rows(d, b),
-            regression_checked: findings.is_some(),
-            regression_limit: options.max_regression_pct.map(fmt::pct).unwrap_or_default(),
-            regression_passed: !regressed,
-            regressions: findings
-                .unwrap_or_default()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        },
-        None => BaselineView {
-            label: String::new(),
-            scenario: String::new(),
-            title: String::new(),
-            baseline_head: String::new(),
-            current_head: String::new(),
-            rows: Vec::new(),
-            regression_checked: false,
-            regression_limit: String::new(),
-            regression_passed: true,
-            regressions: Vec::new(),
-        },
-    };
-
-    let mut notes = d.notes.clone();
-    if d.schema_version != 1 {
-        notes.push(format!(
-            "This summary has schema_version {} (the report reads version 1); missing figures show as \"{NOT_RECORDED}\".",
-            d.schema_version
-        ));
-    }
-
-    Ok(Page {
-        title: format!("ragbench report: {}", d.scenario),
-        scenario: d.scenario.clone(),
-        description: d.description.clone().unwrap_or_default(),
-        generated_at: options.generated_at.clone().unwrap_or_else(|| {
-            chrono::Utc::now()
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string()
-        }),
-        verdict,
-        thresholds,
-        facts: facts(d),
-        endpoints,
-        cache,
-        load_charts: set.load,
-        stage_charts: set.stages,
-        stages,
-        gpu,
-        server_charts: set.server,
-        server_stats,
-        has_baseline: baseline.is_some(),
-        baseline: baseline_view,
-        notes,
-    })
-}
-
-/// An RFC 3339 time as `2026-05-20 10:15:02 UTC`; other text as it is.
-fn timestamp(t: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(t) {
-        Ok(dt) => dt
-            .with_timezone(&chrono::Utc)
-            .format("%Y-%m-%d %H:%M:%S UTC")
-            .to_string(),
-        Err(_) => t.to_string(),
+        charts,
     }
 }
 
-/// `GPU` when the run saw one, else `CPU`.
-fn device(d: &ReportData) -> &'static str {
-    if d.gpu.available && !d.gpu.devices.is_empty() {
-        "GPU"
-    } else {
-        "CPU"
+/// The comparison with the baseline run, with the regression gate's findings when it ran.
+fn baseline_view(
+    d: &Summary,
+    b: &Summary,
+    findings: Option<Vec<RegressionFinding>>,
+    options: &ReportOptions,
+) -> BaselineView {
+    let regressed = findings.as_ref().is_some_and(|f| !f.is_empty());
+    BaselineView {
+        label: figures::label(b),
+        scenario: b.scenario.name.clone(),
+        title: if device(b) != device(d) {
+            format!(
+                "{} vs {}: {} \u{2192} {}",
+                device(b),
+                device(d),
+                b.scenario.name,
+                d.scenario.name
+            )
+        } else {
+            format!(
+                "Comparison with baseline: {} \u{2192} {}",
+                b.scenario.name, d.scenario.name
+            )
+        },
+        baseline_head: format!("{} \u{b7} {} (baseline)", b.scenario.name, device(b)),
+        current_head: format!("{} \u{b7} {}", d.scenario.name, device(d)),
+        rows: compare::rows(d, b),
+        regression_checked: findings.is_some(),
+        regression_limit: options.max_regression_pct.map(fmt::pct).unwrap_or_default(),
+        regression_passed: !regressed,
+        regressions: findings
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }
+}
+
+/// A latency in whole microseconds, formatted.
+fn us(x: u64) -> String {
+    fmt::us(x as f64)
+}
+
+/// The text, unless it is absent or empty.
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.clone().filter(|s| !s.is_empty())
+}
+
+/// `(role, "name: detail")` of the stack's backends; the state is added when it is not `up`.
+/// A backend with neither name nor detail is left out.
+fn backends(d: &Summary) -> Vec<(String, String)> {
+    d.stack
+        .backends
+        .iter()
+        .filter_map(|(role, b)| {
+            let mut t = match (non_empty(&b.name), non_empty(&b.detail)) {
+                (Some(n), Some(d)) => format!("{n}: {d}"),
+                (Some(n), None) => n,
+                (None, Some(d)) => d,
+                (None, None) => return None,
+            };
+            if let Some(s) = non_empty(&b.state).filter(|s| s != "up") {
+                t.push_str(&format!(" ({s})"));
+            }
+            Some((role.clone(), t))
+        })
+        .collect()
 }
 
 fn capitalize_word(s: &str) -> String {
@@ -498,7 +514,7 @@ fn capitalize(s: &str) -> String {
 /// A row with latencies only (cached / uncached split, bad-token requests).
 fn latency_row(
     name: &str,
-    l: &LatencySummary,
+    l: &LatencyStats,
     errors: &str,
     error_class: &'static str,
 ) -> EndpointRow {
@@ -506,7 +522,8 @@ fn latency_row(
         name: name.into(),
         is_total: false,
         is_sub: true,
-        requests: l.count.map(fmt::int).unwrap_or_else(|| "-".into()),
+        is_floor: false,
+        requests: fmt::int(l.count),
         errors: if errors.is_empty() {
             "-".into()
         } else {
@@ -515,21 +532,23 @@ fn latency_row(
         errors_detail: String::new(),
         error_rate: "-".into(),
         error_class,
-        p50: fmt::opt_us(l.p50_us),
-        p90: fmt::opt_us(l.p90_us),
-        p95: fmt::opt_us(l.p95_us),
-        p99: fmt::opt_us(l.p99_us),
-        max: fmt::opt_us(l.max_us),
+        p50: us(l.p50_us),
+        p90: us(l.p90_us),
+        p95: us(l.p95_us),
+        p99: us(l.p99_us),
+        max: us(l.max_us),
         throughput: "-".into(),
     }
 }
 
-fn endpoint_row(e: &EndpointStats, is_total: bool) -> EndpointRow {
-    let rate = e.error_rate();
+fn endpoint_row(name: &str, e: &EndpointStats, is_total: bool) -> EndpointRow {
+    let rate = figures::error_rate(e);
+    let l = &e.latency;
     EndpointRow {
-        name: e.name.clone(),
+        name: name.into(),
         is_total,
         is_sub: false,
+        is_floor: false,
         requests: fmt::int(e.requests),
         errors: fmt::int(e.errors),
         errors_detail: e
@@ -544,164 +563,105 @@ fn endpoint_row(e: &EndpointStats, is_total: bool) -> EndpointRow {
             Some(r) if r > 0.0 => "warn",
             _ => "",
         },
-        p50: fmt::opt_us(e.p50_us),
-        p90: fmt::opt_us(e.p90_us),
-        p95: fmt::opt_us(e.p95_us),
-        p99: fmt::opt_us(e.p99_us),
-        max: fmt::opt_us(e.max_us),
-        throughput: e.throughput_rps.map(fmt::rps).unwrap_or_else(|| "-".into()),
+        p50: us(l.p50_us),
+        p90: us(l.p90_us),
+        p95: us(l.p95_us),
+        p99: us(l.p99_us),
+        max: us(l.max_us),
+        throughput: fmt::rps(e.throughput_rps),
     }
 }
 
-fn facts(d: &ReportData) -> Vec<Fact> {
+fn facts(d: &Summary) -> Vec<Fact> {
+    let sc = &d.scenario;
     let mut f = Vec::new();
-    let mut scenario = d.scenario.clone();
-    if let Some(desc) = &d.description {
+    let mut scenario = sc.name.clone();
+    if let Some(desc) = non_empty(&sc.description) {
         scenario = format!("{scenario}: {desc}");
     }
-    if let Some(file) = &d.scenario_file {
-        scenario = format!("{scenario} ({file})");
+    if !sc.file.is_empty() {
+        scenario = format!("{scenario} ({})", sc.file);
     }
     f.push(fact("Scenario", scenario));
     f.push(fact(
         "Started",
-        or_nr(d.started_at.as_deref().map(timestamp)),
+        d.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     ));
-    let mut duration = d
-        .duration_s
-        .map(|s| format!("{} measured", fmt::seconds(s)))
-        .unwrap_or_else(|| NOT_RECORDED.into());
-    if let Some(w) = d.warmup_s {
-        duration = format!("{duration}, after {} of warm-up", fmt::seconds(w));
-    }
-    f.push(fact("Duration", duration));
-    let l = &d.load;
-    let open = l.mode.as_deref() == Some("open") || (l.mode.is_none() && l.rate_per_s.is_some());
-    let mut load = if open {
-        l.rate_per_s.map(|r| {
-            let mut s = format!(
-                "open loop, {} {}arrivals",
-                fmt::rps(r),
-                l.arrival
-                    .as_ref()
-                    .map(|a| format!("{a} "))
-                    .unwrap_or_default()
-            );
-            if let Some(m) = l.max_in_flight {
-                s.push_str(&format!(", at most {m} in flight"));
-            }
-            s
-        })
-    } else {
-        l.vus.map(|v| {
-            let mut s = format!("closed loop, {v} virtual users");
-            if let Some(t) = l.think_time_ms.filter(|t| *t > 0.0) {
-                s.push_str(&format!(", {} ms think time", fmt::num(t)));
-            }
-            s
-        })
-    }
-    .or_else(|| l.mode.clone());
-    if let (Some(s), Some(g)) = (&mut load, &l.generator) {
-        s.push_str(&format!(" ({g})"));
-    }
-    if let (Some(s), Some(p)) = (&mut load, l.planned) {
-        s.push_str(&format!(
-            "; {} arrivals planned, {} dropped",
-            fmt::int(p),
-            fmt::int(l.dropped.unwrap_or(0))
-        ));
-    }
-    f.push(fact("Load", or_nr(load)));
-    if !l.mix.is_empty() {
-        let total: f64 = l.mix.iter().map(|m| m.1).sum();
-        let mix = l
+    f.push(fact(
+        "Duration",
+        format!(
+            "{} measured, after {} of warm-up",
+            fmt::seconds(d.measured_s),
+            fmt::seconds(sc.warmup_s)
+        ),
+    ));
+    f.push(fact("Load", or_nr(load(d))));
+    let total: u32 = sc.mix.values().sum();
+    if !sc.mix.is_empty() {
+        let mix = sc
             .mix
             .iter()
             .map(|(k, w)| {
-                if total > 0.0 {
-                    format!("{k} {}", fmt::pct(100.0 * w / total))
+                if total > 0 {
+                    format!("{k} {}", fmt::pct(100.0 * f64::from(*w) / f64::from(total)))
                 } else {
-                    format!("{k} {}", fmt::num(*w))
+                    format!("{k} {w}")
                 }
             })
             .collect::<Vec<_>>()
             .join(", ");
         f.push(fact("Workload mix", mix));
     }
+    let st = &d.stack;
     f.push(fact(
         "Stack",
-        or_nr(match (&d.stack, &d.server_url) {
-            (Some(s), Some(u)) => Some(format!("{s} ({u})")),
-            (Some(s), None) => Some(s.clone()),
-            (None, u) => u.clone(),
-        }),
+        match (st.kind.is_empty(), st.base_url.is_empty()) {
+            (false, false) => format!("{} ({})", st.kind, st.base_url),
+            (false, true) => st.kind.clone(),
+            (true, false) => st.base_url.clone(),
+            (true, true) => NOT_RECORDED.into(),
+        },
     ));
-    if let Some(v) = &d.server_version {
-        f.push(fact("Server version", v.clone()));
+    if let Some(v) = non_empty(&st.server_version) {
+        f.push(fact("Server version", v));
     }
-    match &d.health {
+    match (non_empty(&st.health_before), non_empty(&st.health_after)) {
         (Some(b), Some(a)) => f.push(fact("Health", format!("{b} before the load, {a} after"))),
         (Some(b), None) => f.push(fact("Health", format!("{b} before the load"))),
         (None, Some(a)) => f.push(fact("Health", format!("{a} after the load"))),
         (None, None) => {}
     }
-    if d.backends.is_empty() {
+    let backends = backends(d);
+    if backends.is_empty() {
+        // The backend's detail names its model (e.g. "fastembed: all-MiniLM-L6-v2 ..."):
+        // without backends, the model is not recorded either.
         f.push(fact("Backends", NOT_RECORDED));
-    }
-    for (role, b) in &d.backends {
-        // The backend's detail names its model (e.g. "fastembed: all-MiniLM-L6-v2 ...").
-        f.push(fact(&capitalize_word(role), b.clone()));
-    }
-    if d.models.is_empty() && d.backends.is_empty() {
         f.push(fact("Model", NOT_RECORDED));
     }
-    for (role, m) in &d.models {
-        f.push(fact(&format!("Model: {role}"), m.clone()));
+    for (role, b) in backends {
+        f.push(fact(&capitalize_word(&role), b));
     }
-    let c = &d.corpus;
-    let mut parts = Vec::new();
-    if let Some(n) = c.files {
-        parts.push(format!("{} files", fmt::int(n)));
-    }
-    if let Some(b) = c.bytes {
-        parts.push(fmt::bytes(b));
-    }
-    if let Some(n) = c.chunks {
-        parts.push(format!("{} chunks", fmt::int(n)));
-    }
-    if let Some(s) = c.ingest_s {
-        parts.push(format!("ingested in {}", fmt::seconds(s)));
-    }
-    let corpus = match (&c.name, parts.is_empty()) {
-        (Some(n), true) => Some(n.clone()),
-        (Some(n), false) => Some(format!("{n}: {}", parts.join(", "))),
-        (None, false) => Some(parts.join(", ")),
-        (None, true) => None,
-    };
-    f.push(fact("Corpus", or_nr(corpus)));
-    f.push(fact("Vectors", or_nr(c.vectors.map(fmt::int))));
+    f.push(fact("Corpus", or_nr(corpus(d))));
+    f.push(fact("Vectors", or_nr(d.corpus.vectors.map(fmt::int))));
     let m = &d.machine;
-    let cores = match (m.cores, m.physical_cores) {
-        (Some(n), Some(p)) if p != n => Some(format!("{n} logical cores ({p} physical)")),
-        (Some(n), _) => Some(format!("{n} cores")),
-        _ => None,
+    let cores = match m.cpu_physical_cores {
+        Some(p) if p != m.cpu_cores => format!("{} logical cores ({p} physical)", m.cpu_cores),
+        _ => format!("{} cores", m.cpu_cores),
     };
-    let cpu = match (&m.cpu_model, cores) {
-        (Some(model), Some(n)) => Some(format!("{model}, {n}")),
-        (Some(model), None) => Some(model.clone()),
-        (None, Some(n)) => Some(n),
-        (None, None) => None,
+    let cpu = if m.cpu_model.is_empty() {
+        cores
+    } else {
+        format!("{}, {cores}", m.cpu_model)
     };
-    f.push(fact("CPU", or_nr(cpu)));
-    f.push(fact("Memory", or_nr(m.memory_bytes.map(fmt::bytes))));
-    if let Some(os) = &m.os {
-        f.push(fact("OS", os.clone()));
+    f.push(fact("CPU", cpu));
+    f.push(fact("Memory", fmt::bytes(m.memory_bytes)));
+    if let Some(os) = non_empty(&m.os) {
+        f.push(fact("OS", os));
     }
-    f.push(fact("GPU", d.gpu.describe()));
+    f.push(fact("GPU", figures::gpu(d).describe()));
     f.push(fact(
         "Git revision",
-        or_nr(d.git_revision.as_ref().map(|r| {
+        or_nr(non_empty(&d.git_revision).map(|r| {
             let short: String = r.chars().take(12).collect();
             match d.git_dirty {
                 Some(true) => format!("{short} (with uncommitted changes)"),
@@ -709,8 +669,105 @@ fn facts(d: &ReportData) -> Vec<Fact> {
             }
         })),
     ));
-    if let Some(v) = &d.harness_version {
-        f.push(fact("Harness", v.clone()));
+    if !d.harness_version.is_empty() {
+        f.push(fact("Harness", d.harness_version.clone()));
     }
     f
+}
+
+/// How the load was applied: `closed loop, 50 virtual users (goose 0.19)`.
+fn load(d: &Summary) -> Option<String> {
+    let sc = &d.scenario;
+    let l = &d.load;
+    let mut load = if sc.mode == "open" {
+        sc.rate_per_s.map(|r| {
+            let mut s = format!(
+                "open loop, {} {}arrivals",
+                fmt::rps(r),
+                sc.arrival
+                    .as_ref()
+                    .map(|a| format!("{a} "))
+                    .unwrap_or_default()
+            );
+            if let Some(m) = sc.max_in_flight {
+                s.push_str(&format!(", at most {m} in flight"));
+            }
+            s
+        })
+    } else {
+        sc.vus.map(|v| {
+            let mut s = format!("closed loop, {v} virtual users");
+            if sc.think_time_ms > 0.0 {
+                s.push_str(&format!(", {} ms think time", fmt::num(sc.think_time_ms)));
+            }
+            s
+        })
+    }
+    .or_else(|| Some(sc.mode.clone()).filter(|m| !m.is_empty()))?;
+    if !l.generator.is_empty() {
+        load.push_str(&format!(" ({})", l.generator));
+    }
+    if let Some(p) = l.planned {
+        load.push_str(&format!(
+            "; {} arrivals planned, {} dropped",
+            fmt::int(p),
+            fmt::int(l.dropped.unwrap_or(0))
+        ));
+    }
+    if let Some(g) = &l.generator_lag {
+        load.push_str(&format!(
+            "; the generator's own send lag P99 {}, max {}",
+            us(g.p99_us),
+            us(g.max_us)
+        ));
+    }
+    Some(load)
+}
+
+/// The instrument's floor in words, for the endpoint section.
+fn instrument(d: &Summary) -> Vec<String> {
+    let Some(c) = &d.calibration else {
+        return vec![
+            "The instrument's floor was not measured in this run (--no-calibrate).".into(),
+        ];
+    };
+    let mut out = vec![format!(
+        "Instrument floor: the same load shape ({}) against a trivial endpoint the harness \
+         served on loopback ({} responses, {} measured) read P50 {}, P95 {}, P99 {}: \
+         latencies near these are the harness's own, not the server's.",
+        c.shape,
+        fmt::bytes(c.response_bytes),
+        fmt::seconds(c.measured_s),
+        us(c.latency.p50_us),
+        us(c.latency.p95_us),
+        us(c.latency.p99_us),
+    )];
+    if let Some(m) = c.max_rps {
+        out.push(format!(
+            "The highest rate the instrument sustained with these connections: {}.",
+            fmt::rps(m)
+        ));
+    }
+    out
+}
+
+/// The corpus and its ingestion: `bun-types@1.3.14: 332 files, 1,543 chunks, ingested in 12 s`.
+fn corpus(d: &Summary) -> Option<String> {
+    let c = &d.corpus;
+    let mut parts = Vec::new();
+    if let Some(n) = c.files {
+        parts.push(format!("{} files", fmt::int(n)));
+    }
+    if let Some(n) = c.chunks {
+        parts.push(format!("{} chunks", fmt::int(n)));
+    }
+    if let Some(s) = c.ingest_s.or(c.ingest_wall_s) {
+        parts.push(format!("ingested in {}", fmt::seconds(s)));
+    }
+    match (c.source.is_empty(), parts.is_empty()) {
+        (false, true) => Some(c.source.clone()),
+        (false, false) => Some(format!("{}: {}", c.source, parts.join(", "))),
+        (true, false) => Some(parts.join(", ")),
+        (true, true) => None,
+    }
 }
