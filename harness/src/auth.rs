@@ -1,5 +1,6 @@
 //! JWTs for the load: one HS256 token per virtual user, minted with the run's secret, and
-//! deliberately bad ones for the bad-token share.
+//! deliberately bad ones for the bad-token share. Only the harness's own ingest token carries
+//! the `ingest` scope the server requires for `POST /v1/ingest`; the load's tokens do not.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,12 @@ struct Claims<'a> {
     sub: &'a str,
     exp: u64,
     iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
 }
+
+/// The scope the server requires for `POST /v1/ingest`.
+pub const INGEST_SCOPE: &str = "ingest";
 
 /// A fresh random secret (64 hex characters) for one run.
 pub fn random_secret() -> String {
@@ -56,13 +62,23 @@ impl TokenMint {
         }
     }
 
-    /// A valid token for user `sub`.
+    /// A valid token for user `sub` (search and query only).
     pub fn token(&self, sub: &str) -> Result<String, AuthError> {
+        self.mint(sub, None)
+    }
+
+    /// A valid token for `sub` that may also ingest (`"scope": "ingest"`).
+    pub fn ingest_token(&self, sub: &str) -> Result<String, AuthError> {
+        self.mint(sub, Some(INGEST_SCOPE))
+    }
+
+    fn mint(&self, sub: &str, scope: Option<&str>) -> Result<String, AuthError> {
         let iat = now();
         let claims = Claims {
             sub,
             iat,
             exp: iat + self.lifetime.as_secs().max(60),
+            scope,
         };
         Ok(encode(&Header::default(), &claims, &self.key)?)
     }
@@ -88,6 +104,7 @@ mod tests {
         sub: String,
         exp: u64,
         iat: u64,
+        scope: Option<String>,
     }
 
     #[test]
@@ -104,6 +121,14 @@ mod tests {
         .unwrap();
         assert_eq!(back.claims.sub, "vu-1");
         assert!(back.claims.exp >= back.claims.iat + 600);
+        assert_eq!(back.claims.scope, None, "load tokens may not ingest");
+        let ingest = decode::<Back>(
+            &mint.ingest_token("harness-ingest").unwrap(),
+            &DecodingKey::from_secret(secret.as_bytes()),
+            &Validation::default(),
+        )
+        .unwrap();
+        assert_eq!(ingest.claims.scope.as_deref(), Some(INGEST_SCOPE));
         let bad = bad_token(Duration::from_secs(600)).unwrap();
         assert!(
             decode::<Back>(

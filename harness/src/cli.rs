@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use crate::output::report;
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, Overrides};
 
@@ -314,26 +315,31 @@ pub fn error_chain(e: &anyhow::Error) -> String {
 fn report(a: &Path, b: Option<&Path>, out: Option<&Path>, max: Option<&str>) -> ExitCode {
     let result = (|| -> anyhow::Result<u8> {
         let max_pct = max
-            .map(crate::report::regression::parse_percent)
+            .map(crate::verdict::regression::parse_percent)
             .transpose()?;
-        let options = crate::report::ReportOptions {
-            max_regression_pct: max_pct,
-            ..Default::default()
+        let (a_file, mut current) = report::load_summary(a)?;
+        let base = b.map(report::load_summary).transpose()?;
+        // The gate is decided by the verdict, as in a run; the report only shows its result.
+        let passed = match (max_pct, &base) {
+            (Some(max_pct), Some((_, base))) => crate::verdict::gate(&mut current, base, max_pct),
+            _ => true,
         };
-        let path = crate::report::render_cli_with(a, b, out, &options)?;
+        let path = report::write_cli_report(
+            &a_file,
+            &current,
+            base.as_ref().map(|(_, s)| s),
+            out,
+            &report::ReportOptions::default(),
+        )?;
         println!("{}", path.display());
-        if let (Some(max_pct), Some(b)) = (max_pct, b) {
-            let (_, current) = crate::report::load_summary(a)?;
-            let (_, base) = crate::report::load_summary(b)?;
-            let findings = crate::report::regression::check(&current, &base, max_pct);
-            for f in &findings {
-                eprintln!("harness: regression: {f}");
-            }
-            if !findings.is_empty() {
-                return Ok(EXIT_FAIL);
-            }
+        if passed {
+            return Ok(EXIT_PASS);
         }
-        Ok(EXIT_PASS)
+        let findings = crate::verdict::regression_result(&current).map(|(_, f)| f);
+        for f in findings.unwrap_or_default() {
+            eprintln!("harness: regression: {f}");
+        }
+        Ok(EXIT_FAIL)
     })();
     match result {
         Ok(code) => ExitCode::from(code),
@@ -360,7 +366,7 @@ fn calibrate(flags: CalibrateFlags) -> ExitCode {
         let parse = |what: &str, v: &str| {
             crate::units::parse_duration(v).map_err(|e| anyhow::anyhow!("--{what} {v:?}: {e}"))
         };
-        let durations = crate::calibrate::Durations {
+        let durations = crate::load::calibrate::Durations {
             warmup: parse("warmup", &flags.warmup)?,
             floor: parse("duration", &flags.duration)?,
             max_rate: parse("max-rate-duration", &flags.max_rate_duration)?,
@@ -372,8 +378,8 @@ fn calibrate(flags: CalibrateFlags) -> ExitCode {
             .context("cannot start the async runtime")?;
         let scratch =
             std::env::temp_dir().join(format!("harness-calibrate-{}", std::process::id()));
-        let workload = std::sync::Arc::new(crate::workload::Workload::new(&scenario));
-        let floor = runtime.block_on(crate::calibrate::calibrate(
+        let workload = std::sync::Arc::new(crate::load::workload::Workload::new(&scenario));
+        let floor = runtime.block_on(crate::load::calibrate::calibrate(
             &scenario.mode,
             workload,
             flags.response_bytes,
@@ -382,7 +388,7 @@ fn calibrate(flags: CalibrateFlags) -> ExitCode {
         ));
         let _ = std::fs::remove_dir_all(&scratch);
         let floor = floor?;
-        println!("{}", crate::console::render_calibration(&floor));
+        println!("{}", crate::output::console::render_calibration(&floor));
         if let Some(path) = &flags.json {
             let text = serde_json::to_string_pretty(&floor)?;
             std::fs::write(path, text + "\n")
@@ -411,7 +417,7 @@ fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
     let max_regression_pct = match flags
         .max_regression
         .as_deref()
-        .map(crate::report::regression::parse_percent)
+        .map(crate::verdict::regression::parse_percent)
         .transpose()
     {
         Ok(v) => v,
@@ -513,7 +519,7 @@ fn merge(runs: &[PathBuf], out: Option<&Path>) -> ExitCode {
             .iter()
             .map(|p| read_summary(p))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let merged = crate::merge::merge(&summaries).with_context(|| {
+        let merged = crate::output::merge::merge(&summaries).with_context(|| {
             let names: Vec<String> = runs.iter().map(|p| p.display().to_string()).collect();
             format!("cannot merge {}", names.join(", "))
         })?;
@@ -521,8 +527,8 @@ fn merge(runs: &[PathBuf], out: Option<&Path>) -> ExitCode {
             Some(d) => d.to_path_buf(),
             None => stamped_output(&format!("{}-merged", merged.scenario.name), ""),
         };
-        crate::merge::write(&merged, &dir)?;
-        println!("{}", crate::console::render_table(&merged, &dir));
+        crate::output::merge::write(&merged, &dir)?;
+        println!("{}", crate::output::console::render_table(&merged, &dir));
         Ok(u8::try_from(merged.verdict.exit_code).unwrap_or(EXIT_FAIL))
     })();
     match result {
@@ -537,13 +543,13 @@ fn compare(runs: &[PathBuf], out: Option<&Path>) -> ExitCode {
             .iter()
             .map(|p| read_summary(p))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let comparison = crate::compare::compare(&summaries);
-        print!("{}", crate::compare::render_console(&comparison));
+        let comparison = crate::output::compare::compare(&summaries);
+        print!("{}", crate::output::compare::render_console(&comparison));
         let path = match out {
             Some(p) => p.to_path_buf(),
             None => stamped_output("compare", ".html"),
         };
-        crate::compare::write_html(&comparison, &path)?;
+        crate::output::compare::write_html(&comparison, &path)?;
         println!("{}", path.display());
         Ok(())
     })();

@@ -18,9 +18,7 @@ pub enum CorpusError {
     /// The folder does not exist or is not readable.
     #[error("corpus folder {path}: {source}")]
     Io {
-        /// The path.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The folder has no markdown.

@@ -1,35 +1,35 @@
 //! ragbench's benchmarking and validation harness.
 //!
-//! A run goes: scenario file ([`scenario`]) -> stack up ([`stack`], [`corpus`]) -> the
-//! instrument's own floor measured with the run's load shape ([`calibrate`]) -> warm-up and
-//! measured load ([`load`], fed into [`metrics::Recorder`] with [`workload`] and [`auth`]
-//! tokens) while the server process ([`procmon`]) and the GPU ([`gpu`]) are sampled and
-//! `/metrics` is scraped ([`prom`]) -> thresholds ([`thresholds`]) -> `summary.json`
-//! ([`summary`]), `junit.xml` ([`junit`]), `report.html` ([`report`]) and the console table
-//! ([`console`]) -> exit code. [`run`] ties it together; [`cli`] is the command line.
-//! Afterwards, [`merge`] combines runs made at once from several machines and [`compare`]
-//! sets runs side by side.
+//! # Layout
+//!
+//! A run goes scenario -> stack -> calibrate -> load -> measure -> verdict -> output, and the
+//! folders follow it; [`run`] calls one stage after the other and [`cli`] is the command line.
+//!
+//! - [`scenario`]: the scenario file, parsed and resolved into a [`scenario::Scenario`].
+//! - [`stack`], [`corpus`], [`auth`]: the server brought up (a child process, or one somebody
+//!   else started), the corpus ingested, and the tokens the load sends.
+//! - [`load`]: the requests ([`load::workload`], [`load::client`]), driven closed-loop with
+//!   goose ([`load::closed`]) or open-loop ([`load::open`]); [`load::calibrate`] measures the
+//!   instrument's own floor with the same load shape.
+//! - [`measure`]: what is recorded meanwhile: latencies ([`measure::recorder`]), the server
+//!   process, the GPU, `/metrics`, and the machine and revision.
+//! - [`verdict`]: threshold rules ([`verdict::rules`]) and the regression gate
+//!   ([`verdict::regression`]) decided once, into `summary.thresholds` and `summary.verdict`.
+//! - [`summary`]: `summary.json`, the typed record every stage writes into and every output
+//!   reads.
+//! - [`output`]: views of the summary (console, `junit.xml`, `report.html`) and the tools on
+//!   finished runs (`harness merge`, `harness compare`).
+//! - [`units`]: durations parsed, and the one way figures are printed.
 
 pub mod auth;
-pub mod calibrate;
 pub mod cli;
-pub mod client;
-pub mod compare;
-pub mod console;
 pub mod corpus;
-pub mod gpu;
-pub mod junit;
 pub mod load;
-pub mod merge;
-pub mod metrics;
-pub mod procmon;
-pub mod prom;
-pub mod report;
+pub mod measure;
+pub mod output;
 pub mod run;
 pub mod scenario;
 pub mod stack;
 pub mod summary;
-pub mod thresholds;
 pub mod units;
 pub mod verdict;
-pub mod workload;

@@ -9,19 +9,20 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::auth::{self, TokenMint};
-use crate::client::{Api, Health};
-use crate::console::{self, LiveProgress};
 use crate::corpus;
-use crate::gpu::GpuSampler;
+use crate::load::client::{Api, Health};
+use crate::load::workload::Workload;
 use crate::load::{self, LoadContext};
-use crate::metrics::Recorder;
-use crate::procmon::{self, ProcessMonitor};
-use crate::prom;
+use crate::measure::gpu::GpuSampler;
+use crate::measure::procmon::ProcessMonitor;
+use crate::measure::prom;
+use crate::measure::provenance;
+use crate::measure::recorder::Recorder;
+use crate::output::console::{self, LiveProgress};
+use crate::output::{junit, report};
 use crate::scenario::{LoadMode, Scenario, StackKind};
 use crate::stack::{ServerChild, ServerSpec, StackError};
 use crate::summary::{self, CorpusInfo, LoadStats, ScenarioInfo, StackInfo, Summary, Verdict};
-use crate::workload::Workload;
-use crate::{junit, report};
 
 /// Why a run could not be carried out (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +35,7 @@ pub enum RunError {
     Corpus(#[from] corpus::CorpusError),
     /// A control call to the server failed.
     #[error(transparent)]
-    Client(#[from] crate::client::ClientError),
+    Client(#[from] crate::load::client::ClientError),
     /// The load generator failed.
     #[error(transparent)]
     Load(#[from] load::LoadError),
@@ -47,9 +48,7 @@ pub enum RunError {
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
-        /// The path.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The server is not fit to be measured.
@@ -139,9 +138,38 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
         scenario.file.display(),
         dir.display()
     ));
-    let machine = procmon::machine();
-    let (git_revision, git_dirty) = procmon::git_revision(&opts.project_root);
-    let max_regression = opts.max_regression_pct;
+    let machine = provenance::machine();
+    let git = provenance::git_revision(&opts.project_root);
+    warn_without_gpu(scenario);
+    let baseline = find_baseline(opts, &dir)?;
+    if opts.max_regression_pct.is_some() && baseline.is_none() {
+        return Err(RunError::Options(
+            "--max-regression needs a baseline: pass --baseline FILE, or run phase1 first so its \
+             latest run is found under reports/out"
+                .into(),
+        ));
+    }
+
+    let mut up = bring_up(scenario, opts, &dir).await?;
+    let measured = measure(scenario, opts, &dir, &mut up).await;
+    stop_server(&mut up).await;
+    let mut summary = assemble(scenario, &mut up, measured?, machine, git);
+    summary.notes.extend(baseline_note(opts, baseline.as_ref()));
+    crate::verdict::decide(
+        &scenario.rules,
+        &mut summary,
+        baseline.as_ref(),
+        opts.max_regression_pct,
+    );
+    write_outputs(&dir, &summary, baseline.as_ref(), opts)?;
+    Ok(RunResult {
+        run_dir: dir,
+        summary,
+    })
+}
+
+/// Warns up front when a threshold needs a GPU this machine does not show.
+fn warn_without_gpu(scenario: &Scenario) {
     if scenario.rules.iter().any(|r| r.needs_gpu()) {
         let probe = GpuSampler::start(Duration::from_millis(100)).stop();
         if !probe.available {
@@ -151,48 +179,37 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             ));
         }
     }
+}
 
-    let baseline = find_baseline(opts, &dir)?;
-    if max_regression.is_some() && baseline.is_none() {
-        return Err(RunError::Options(
-            "--max-regression needs a baseline: pass --baseline FILE, or run phase1 first so its \
-             latest run is found under reports/out"
-                .into(),
-        ));
+/// Stops an embedded server on every path (also done by Drop).
+async fn stop_server(up: &mut Up) {
+    let Some(mut server) = up.server.take() else {
+        return;
+    };
+    let status = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .ok()
+        .flatten();
+    if let Some(st) = status
+        && !st.success()
+    {
+        console::step(format!("note: the server exited with {st} on shutdown"));
     }
+}
 
-    let mut up = bring_up(scenario, opts, &dir).await?;
-    let result = measure(scenario, opts, &dir, &mut up).await;
-    // Stop the server on every path (also done by Drop).
-    if let Some(mut server) = up.server.take() {
-        let status = tokio::task::spawn_blocking(move || server.stop())
-            .await
-            .ok()
-            .flatten();
-        if let Some(st) = status
-            && !st.success()
-        {
-            console::step(format!("note: the server exited with {st} on shutdown"));
-        }
-    }
-    let Measured {
-        window,
-        outcome,
-        recorded,
-        server_stats,
-        gpu,
-        health_after,
-        primed,
-        calibration,
-    } = result?;
-
-    // Assemble the summary.
+/// The summary of what was measured, before the verdict.
+fn assemble(
+    scenario: &Scenario,
+    up: &mut Up,
+    m: Measured,
+    machine: summary::Machine,
+    (git_revision, git_dirty): (Option<String>, Option<bool>),
+) -> Summary {
     let mut notes = Vec::new();
-    if let Some(why) = &outcome.stopped_early {
+    if let Some(why) = &m.outcome.stopped_early {
         notes.push(format!("the load stopped early: {why}"));
     }
-    let measured = window.measured();
-    let mut recorded_cache = match (&window.cache_before, &window.cache_after) {
+    let mut cache = match (&m.window.cache_before, &m.window.cache_after) {
         (Some(before), Some(after)) => prom::cache_delta(before, after),
         _ => {
             notes.push("the server's /metrics could not be scraped: no cache hit rate".into());
@@ -202,16 +219,17 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             }
         }
     };
-    recorded_cache.responses_hit = recorded.responses_hit;
-    recorded_cache.responses_miss = recorded.responses_miss;
-    let mut summary = Summary {
+    cache.responses_hit = m.recorded.responses_hit;
+    cache.responses_miss = m.recorded.responses_miss;
+    let (startup_s, server_log) = up.startup.take().unzip();
+    Summary {
         schema_version: summary::SCHEMA_VERSION,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario_info(scenario),
-        started_at: window.load_started_at,
-        finished_at: window.end_at,
-        measured_from: window.start_at,
-        measured_s: measured.as_secs_f64(),
+        started_at: m.window.load_started_at,
+        finished_at: m.window.end_at,
+        measured_from: m.window.start_at,
+        measured_s: m.window.measured().as_secs_f64(),
         git_revision,
         git_dirty,
         machine,
@@ -220,35 +238,35 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             base_url: up.base_url.clone(),
             server_version: up.health.version.clone(),
             health_before: Some(up.health.status.clone()),
-            health_after: health_after.map(|h| h.status),
+            health_after: m.health_after.map(|h| h.status),
             backends: up.health.backends.clone(),
-            startup_s: None,
-            server_log: None,
+            startup_s,
+            server_log,
         },
         corpus: up.corpus.clone(),
-        overall: recorded.overall,
-        endpoints: recorded.endpoints,
-        bad_token: recorded.bad_token,
-        series: recorded.series,
-        stages: recorded.stages,
-        cache: recorded_cache,
-        server_process: server_stats,
+        overall: m.recorded.overall,
+        endpoints: m.recorded.endpoints,
+        bad_token: m.recorded.bad_token,
+        series: m.recorded.series,
+        stages: m.recorded.stages,
+        cache,
+        server_process: m.server_stats,
         load: LoadStats {
             mode: scenario.mode.name().to_string(),
             generator: match scenario.mode {
                 LoadMode::Closed { .. } => "goose 0.19 (closed loop)".into(),
                 LoadMode::Open { .. } => "open-loop scheduler (tokio + reqwest)".into(),
             },
-            warmup_requests: recorded.warmup_requests,
-            primed_requests: primed,
-            planned: outcome.planned,
-            dropped: outcome.dropped,
-            schedule_lag: recorded.schedule_lag,
-            generator_lag: recorded.generator_lag,
-            goose_requests: outcome.goose_requests,
-            goose_reports: outcome.goose_reports.clone(),
+            warmup_requests: m.recorded.warmup_requests,
+            primed_requests: m.primed,
+            planned: m.outcome.planned,
+            dropped: m.outcome.dropped,
+            schedule_lag: m.recorded.schedule_lag,
+            generator_lag: m.recorded.generator_lag,
+            goose_requests: m.outcome.goose_requests,
+            goose_reports: m.outcome.goose_reports,
         },
-        calibration,
+        calibration: m.calibration,
         thresholds: Vec::new(),
         verdict: Verdict {
             passed: true,
@@ -256,45 +274,28 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
             failures: Vec::new(),
             warnings: Vec::new(),
         },
-        gpu: Some(gpu),
+        gpu: Some(m.gpu),
         notes,
-    };
-    if let Some(note) = baseline_note(opts, baseline.as_ref()) {
-        summary.notes.push(note);
     }
-    if let Some((startup_s, log)) = up.startup.take() {
-        summary.stack.startup_s = Some(startup_s);
-        summary.stack.server_log = Some(log);
-    }
+}
 
-    // Thresholds, the regression gate and the verdict.
-    crate::verdict::decide(
-        &scenario.rules,
-        &mut summary,
-        baseline.as_ref(),
-        max_regression,
-    );
-
-    // Outputs.
-    let summary_path = dir.join(summary::SUMMARY_FILE);
-    summary.write(&summary_path)?;
+/// `summary.json`, `junit.xml`, `report.html` (unless `--no-report`) and the console table.
+fn write_outputs(
+    dir: &Path,
+    summary: &Summary,
+    baseline: Option<&Summary>,
+    opts: &RunOptions,
+) -> Result<(), RunError> {
+    summary.write(&dir.join(summary::SUMMARY_FILE))?;
     let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit::render(&summary)).map_err(io(&junit_path))?;
-    if !opts.no_report {
-        let options = report::ReportOptions {
-            max_regression_pct: max_regression,
-            ..Default::default()
-        };
-        match report::write_report_with(&dir, &summary, baseline.as_ref(), &options) {
-            Ok(_) => {}
-            Err(e) => console::step(format!("warning: report.html was not written: {e}")),
-        }
+    std::fs::write(&junit_path, junit::render(summary)).map_err(io(&junit_path))?;
+    if !opts.no_report
+        && let Err(e) = report::write_report(dir, summary, baseline)
+    {
+        console::step(format!("warning: report.html was not written: {e}"));
     }
-    println!("{}", console::render_table(&summary, &dir));
-    Ok(RunResult {
-        run_dir: dir,
-        summary,
-    })
+    println!("{}", console::render_table(summary, dir));
+    Ok(())
 }
 
 /// The baseline run to compare with: `--baseline`, else the latest phase1 run (other than
@@ -388,9 +389,9 @@ fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
 struct Measured {
     window: load::Window,
     outcome: load::LoadOutcome,
-    recorded: crate::metrics::Recorded,
+    recorded: crate::measure::recorder::Recorded,
     server_stats: Option<summary::ProcessStats>,
-    gpu: crate::gpu::GpuTelemetry,
+    gpu: crate::measure::gpu::GpuTelemetry,
     health_after: Option<Health>,
     primed: u64,
     calibration: Option<summary::Calibration>,
@@ -439,6 +440,8 @@ async fn bring_up(scenario: &Scenario, opts: &RunOptions, dir: &Path) -> Result<
                 secret: secret.clone(),
                 generator: scenario.generator,
                 config: scenario.server_config.clone(),
+                // The server ingests over HTTP only under its allowed roots: the run's corpus.
+                allowed_roots: corpus_dir.iter().map(|(p, _)| p.clone()).collect(),
                 env: scenario
                     .server_env
                     .iter()
@@ -580,7 +583,7 @@ async fn ingest(
         path.display()
     ));
     let started = Instant::now();
-    let token = mint.token("harness-ingest")?;
+    let token = mint.ingest_token("harness-ingest")?;
     let report = api
         .ingest(&path.display().to_string(), &token, scenario.ingest_timeout)
         .await;
@@ -667,36 +670,7 @@ async fn measure(
     let api = Api::new(&up.base_url);
 
     // Prime the cache, unmeasured; the responses' sizes shape the calibration's endpoint.
-    let mut primed = 0u64;
-    let mut body_sizes = Vec::new();
-    if scenario.prime {
-        let plans = workload.priming_plans();
-        let spin = console::spinner(format!(
-            "priming the cache with {} requests (each question once per endpoint)",
-            plans.len()
-        ));
-        let client = reqwest::Client::builder()
-            .timeout(scenario.request_timeout)
-            .build()
-            .map_err(|e| RunError::Unhealthy(format!("cannot build an HTTP client: {e}")))?;
-        let mut failed = 0;
-        for plan in &plans {
-            let sent = crate::client::send_plan(&client, &up.base_url, plan, &tokens[0]).await;
-            primed += 1;
-            if matches!(sent.status, crate::metrics::Status::Http(200..=299)) {
-                body_sizes.push(sent.body_bytes);
-            } else {
-                failed += 1;
-            }
-        }
-        spin.finish_and_clear();
-        if failed > 0 {
-            console::step(format!(
-                "warning: {failed} of {} priming requests failed",
-                plans.len()
-            ));
-        }
-    }
+    let (primed, body_sizes) = prime(scenario, &up.base_url, &workload, &tokens[0]).await?;
 
     let calibration = if opts.no_calibrate {
         None
@@ -723,17 +697,7 @@ async fn measure(
     let gpu = GpuSampler::start(Duration::from_secs(1));
     console::step(format!(
         "load: {} for {} after {} warm-up",
-        match &scenario.mode {
-            LoadMode::Closed { vus, .. } => format!("{vus} virtual users (goose)"),
-            LoadMode::Open {
-                rate,
-                arrival,
-                max_in_flight,
-            } => format!(
-                "{rate} req/s {} arrivals, at most {max_in_flight} in flight",
-                arrival.name()
-            ),
-        },
+        describe_load(&scenario.mode),
         crate::units::format_duration(scenario.duration),
         crate::units::format_duration(scenario.warmup),
     ));
@@ -747,7 +711,9 @@ async fn measure(
     progress.finish().await;
     let gpu = tokio::task::spawn_blocking(move || gpu.stop())
         .await
-        .unwrap_or_else(|_| crate::gpu::GpuTelemetry::unavailable("the GPU sampler failed"));
+        .unwrap_or_else(|_| {
+            crate::measure::gpu::GpuTelemetry::unavailable("the GPU sampler failed")
+        });
     let (window, outcome) = match result {
         Ok(v) => v,
         Err(e) => {
@@ -782,6 +748,66 @@ async fn measure(
     })
 }
 
+/// Sends every priming plan once, unmeasured. Returns how many were sent and the body sizes
+/// of the successful ones.
+async fn prime(
+    scenario: &Scenario,
+    base_url: &str,
+    workload: &Workload,
+    token: &str,
+) -> Result<(u64, Vec<usize>), RunError> {
+    let mut primed = 0u64;
+    let mut body_sizes = Vec::new();
+    if !scenario.prime {
+        return Ok((primed, body_sizes));
+    }
+    let plans = workload.priming_plans();
+    let spin = console::spinner(format!(
+        "priming the cache with {} requests (each question once per endpoint)",
+        plans.len()
+    ));
+    let client = reqwest::Client::builder()
+        .timeout(scenario.request_timeout)
+        .build()
+        .map_err(|e| RunError::Unhealthy(format!("cannot build an HTTP client: {e}")))?;
+    let mut failed = 0;
+    for plan in &plans {
+        let sent = crate::load::client::send_plan(&client, base_url, plan, token).await;
+        primed += 1;
+        if matches!(
+            sent.status,
+            crate::measure::recorder::Status::Http(200..=299)
+        ) {
+            body_sizes.push(sent.body_bytes);
+        } else {
+            failed += 1;
+        }
+    }
+    spin.finish_and_clear();
+    if failed > 0 {
+        console::step(format!(
+            "warning: {failed} of {} priming requests failed",
+            plans.len()
+        ));
+    }
+    Ok((primed, body_sizes))
+}
+
+/// The load shape, for the console.
+fn describe_load(mode: &LoadMode) -> String {
+    match mode {
+        LoadMode::Closed { vus, .. } => format!("{vus} virtual users (goose)"),
+        LoadMode::Open {
+            rate,
+            arrival,
+            max_in_flight,
+        } => format!(
+            "{rate} req/s {} arrivals, at most {max_in_flight} in flight",
+            arrival.name()
+        ),
+    }
+}
+
 /// The in-run calibration: the floor with the run's load shape against a trivial endpoint
 /// answering with the mean size of the priming responses (2 KiB when none were primed).
 async fn calibrate(
@@ -795,15 +821,15 @@ async fn calibrate(
     } else {
         body_sizes.iter().sum::<usize>() / body_sizes.len()
     };
-    let durations = crate::calibrate::Durations::IN_RUN;
+    let durations = crate::load::calibrate::Durations::IN_RUN;
     let spin = console::spinner(format!(
         "calibrating the instrument: {} against a trivial loopback endpoint ({response_bytes} B \
          responses), {} + {}",
-        crate::calibrate::describe(&scenario.mode),
+        crate::load::calibrate::describe(&scenario.mode),
         crate::units::format_duration(durations.floor),
         crate::units::format_duration(durations.max_rate),
     ));
-    let floor = crate::calibrate::calibrate(
+    let floor = crate::load::calibrate::calibrate(
         &scenario.mode,
         workload.clone(),
         response_bytes,
@@ -815,9 +841,9 @@ async fn calibrate(
     let floor = floor?;
     console::step(format!(
         "instrument floor: p50 {} p95 {} p99 {}, sustains {}",
-        crate::units::format_us(floor.latency.p50_us as f64),
-        crate::units::format_us(floor.latency.p95_us as f64),
-        crate::units::format_us(floor.latency.p99_us as f64),
+        crate::units::us(floor.latency.p50_us as f64),
+        crate::units::us(floor.latency.p95_us as f64),
+        crate::units::us(floor.latency.p99_us as f64),
         floor
             .max_rps
             .map(|r| format!("{r:.0} req/s"))

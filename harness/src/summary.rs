@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::gpu::GpuTelemetry;
+use crate::measure::gpu::GpuTelemetry;
 
 /// The version of this schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -122,17 +122,13 @@ pub enum SummaryError {
     /// Reading or writing the file failed.
     #[error("{path}: {source}")]
     Io {
-        /// The file.
         path: String,
-        /// Why.
         source: std::io::Error,
     },
     /// The file is not a summary.
     #[error("{path} is not a harness summary.json: {source}")]
     Parse {
-        /// The file.
         path: String,
-        /// Why.
         source: serde_json::Error,
     },
     /// The file was written with another schema version.
@@ -141,7 +137,6 @@ pub enum SummaryError {
          re-run the scenario with this harness"
     )]
     Version {
-        /// The file.
         path: String,
         /// The version in the file.
         found: u32,
@@ -155,7 +150,6 @@ pub struct ScenarioInfo {
     pub name: String,
     /// The scenario file.
     pub file: String,
-    /// Its description.
     pub description: Option<String>,
     /// `embedded` or `external`.
     pub stack: String,
@@ -270,9 +264,7 @@ pub struct CorpusInfo {
 /// A file the ingest skipped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SkippedFile {
-    /// The file.
     pub path: String,
-    /// Why.
     pub reason: String,
 }
 

@@ -1,5 +1,6 @@
-//! Small parsers and formatters for the units scenario files and thresholds use:
-//! durations (`3m`, `30s`, `1h30m`, `250ms`, `1.5s`) and latency values.
+//! Units, read and written: durations as scenario files and thresholds spell them (`3m`,
+//! `1m30s`, `250ms`), and the one way every output (console, report, JUnit, verdict messages)
+//! prints a latency, a rate, a share or a size (`1.94 ms`, `612 req/s`, `81.7 %`, `1.5 MiB`).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("empty duration: write e.g. `30s`, `3m` or `1m30s`".into());
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return seconds(secs, text);
+        return to_duration(secs, text);
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -50,10 +51,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         total += value * factor;
     }
-    seconds(total, text)
+    to_duration(total, text)
 }
 
-fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
+fn to_duration(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!(
             "`{text}` is not a duration: it must be zero or more"
@@ -89,39 +90,114 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
-/// Formats a latency given in microseconds with a unit that keeps 3 significant digits:
-/// `812us`, `1.94ms`, `2.31s`.
-pub fn format_us(us: f64) -> String {
-    if us < 1000.0 {
-        format!("{us:.0}us")
-    } else if us < 1_000_000.0 {
-        let ms = us / 1000.0;
-        if ms < 10.0 {
-            format!("{ms:.2}ms")
-        } else if ms < 100.0 {
-            format!("{ms:.1}ms")
-        } else {
-            format!("{ms:.0}ms")
-        }
+/// A plain number with at most three significant decimals: `1,234`, `12.3`, `0.0123`.
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    let a = x.abs();
+    let s = if a >= 1000.0 {
+        let sign = if x < 0.0 { "-" } else { "" };
+        return format!("{sign}{}", int(a.round() as u64));
+    } else if a == 0.0 {
+        format!("{x:.0}")
+    } else if a >= 100.0 {
+        format!("{x:.1}")
+    } else if a >= 10.0 {
+        format!("{x:.2}")
+    } else if a >= 0.01 {
+        format!("{x:.3}")
+    } else if a >= 1e-9 {
+        // Two significant digits, in plain decimals: 0.0040, 0.00064.
+        let decimals = (-a.log10().floor()) as usize + 1;
+        format!("{x:.decimals$}")
     } else {
-        format!("{:.2}s", us / 1_000_000.0)
+        "0".into()
+    };
+    trim_zeros(s)
+}
+
+fn trim_zeros(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
-/// Formats a byte count in binary units: `512 B`, `3.2 MiB`, `1.9 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
+/// A latency given in microseconds: `850 µs`, `1.24 ms`, `3.2 s`.
+pub fn us(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
     }
-    if unit == 0 {
-        format!("{bytes} B")
+    if x.abs() < 1000.0 {
+        format!("{} µs", num(x))
+    } else if x.abs() < 1_000_000.0 {
+        format!("{} ms", num(x / 1000.0))
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{} s", num(x / 1_000_000.0))
     }
+}
+
+/// Bytes with a binary unit: `512 B`, `1.5 MiB`, `7.8 GiB`.
+pub fn bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = b as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u < UNITS.len() - 1 {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{} {}", trim_zeros(format!("{x:.1}")), UNITS[u])
+    }
+}
+
+/// A share (0..1) as a percentage: `0.8173` -> `81.7 %`, `0.0000398` -> `0.004 %`.
+pub fn share(x: f64) -> String {
+    pct(x * 100.0)
+}
+
+/// A percentage already in 0..100, one decimal from 1 % up: `61.5 %`, `0.25 %`.
+pub fn pct(x: f64) -> String {
+    if x.abs() >= 1.0 && x.is_finite() {
+        format!("{} %", trim_zeros(format!("{x:.1}")))
+    } else {
+        format!("{} %", num(x))
+    }
+}
+
+/// Requests per second: `612.4 req/s`.
+pub fn rps(x: f64) -> String {
+    format!("{} req/s", num(x))
+}
+
+/// Seconds as `3 m 0 s`, `12.5 s`.
+pub fn seconds(s: f64) -> String {
+    if !s.is_finite() {
+        return "n/a".into();
+    }
+    if s >= 60.0 {
+        let whole = s.round() as u64;
+        format!("{} m {} s", whole / 60, whole % 60)
+    } else {
+        format!("{} s", num(s))
+    }
+}
+
+/// An integer with thousands separators: `1,234,567`.
+pub fn int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,9 +226,24 @@ mod tests {
     }
 
     #[test]
-    fn latency_format() {
-        assert_eq!(format_us(812.0), "812us");
-        assert_eq!(format_us(1940.0), "1.94ms");
-        assert_eq!(format_us(2_310_000.0), "2.31s");
+    fn formats() {
+        assert_eq!(num(1234.6), "1,235");
+        assert_eq!(num(-25_000.0), "-25,000");
+        assert_eq!(pct(67.99), "68 %");
+        assert_eq!(share(0.8173), "81.7 %");
+        assert_eq!(num(12.30), "12.3");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(num(0.00398), "0.004");
+        assert_eq!(num(0.000641), "0.00064");
+        assert_eq!(share(0.0000398), "0.004 %");
+        assert_eq!(us(850.0), "850 µs");
+        assert_eq!(us(1240.0), "1.24 ms");
+        assert_eq!(us(3_200_000.0), "3.2 s");
+        assert_eq!(bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(bytes(10), "10 B");
+        assert_eq!(share(0.0123), "1.2 %");
+        assert_eq!(seconds(180.0), "3 m 0 s");
+        assert_eq!(int(1_234_567), "1,234,567");
+        assert_eq!(int(12), "12");
     }
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use harness::compare::{compare, render_console, render_html};
-use harness::report::compare::Outcome;
+use harness::output::compare::{compare, render_console, render_html};
+use harness::output::report::compare::Outcome;
 use harness::summary::Summary;
 
 use common::{harness, show};

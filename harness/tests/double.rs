@@ -145,7 +145,7 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
     let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
     assert!(junit.contains(r#"name="search.p95 &lt; 1us""#), "{junit}");
     assert!(junit.contains("<failure"), "{junit}");
-    assert!(junit.contains("vs limit &lt; 1us"), "{junit}");
+    assert!(junit.contains("vs limit &lt; 1 µs"), "{junit}");
     assert_eq!(
         junit.matches("<failure").count(),
         1,
@@ -173,7 +173,7 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
             .starts_with("closed, 4 VUs")
     );
     assert!(stdout.contains("instrument floor"), "{}", show(&out));
-    assert!(stdout.contains("cannot resolve 1us"), "{}", show(&out));
+    assert!(stdout.contains("cannot resolve 1 µs"), "{}", show(&out));
     // Closed loop through goose: requests were made and goose counted them too.
     assert!(s["overall"]["requests"].as_u64().unwrap() > 0);
     assert!(s["load"]["goose_requests"].as_u64().unwrap() > 0);

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use harness::merge::{MergeError, merge};
-use harness::metrics::{Outcome, Recorder, Status};
+use harness::load::workload::Endpoint;
+use harness::measure::recorder::{Outcome, Recorder, Status};
+use harness::output::merge::{MergeError, merge};
 use harness::summary::{LatencyStats, Summary};
-use harness::workload::Endpoint;
 
 use common::{assert_schema_valid, harness, show};
 
@@ -212,7 +212,7 @@ fn two_recorders_merge_into_what_one_recorder_reports() {
         .scenario
         .rules
         .iter()
-        .map(|r| harness::thresholds::parse_rule(r).unwrap())
+        .map(|r| harness::verdict::rules::parse_rule(r).unwrap())
         .collect();
     harness::verdict::decide(&rules, &mut expected, None, None);
     assert_eq!(merged.thresholds.len(), expected.thresholds.len());

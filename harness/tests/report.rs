@@ -5,7 +5,8 @@
 
 mod report_common;
 
-use harness::report;
+use harness::output::report;
+use harness::verdict::regression;
 use report_common::{external_references, render_gpu_vs_cpu, summary, temp_dir};
 
 const SECTIONS: [&str; 7] = [
@@ -169,27 +170,25 @@ fn regression_gate_compares_p95_and_throughput() {
     let cpu = summary("report-phase2-cpu.json");
     let gpu = summary("report-phase3-gpu.json");
     // The GPU run is far better than the CPU baseline: no finding at any limit.
-    assert!(report::regression::check(&gpu, &cpu, 0.0).is_empty());
+    assert!(regression::check(&gpu, &cpu, 0.0).is_empty());
     // The other way round both P95 and throughput regress, overall and per endpoint.
-    let findings = report::regression::check(&cpu, &gpu, 10.0);
+    let findings = regression::check(&cpu, &gpu, 10.0);
     let overall: Vec<_> = findings.iter().filter(|f| f.scope == "overall").collect();
     assert_eq!(overall.len(), 2, "{findings:#?}");
     assert!(
         findings
             .iter()
-            .any(|f| f.scope == "search" && f.metric == report::regression::RegressionMetric::P95)
+            .any(|f| f.scope == "search" && f.metric == regression::RegressionMetric::P95)
     );
     assert!(findings.iter().all(|f| f.worse_pct > 10.0));
     // A run against itself never regresses.
-    assert!(report::regression::check(&cpu, &cpu, 0.0).is_empty());
-    assert_eq!(report::regression::parse_percent("10%").unwrap(), 10.0);
+    assert!(regression::check(&cpu, &cpu, 0.0).is_empty());
+    assert_eq!(regression::parse_percent("10%").unwrap(), 10.0);
 
     // With a limit, the comparison shows the gate and the verdict fails on it.
-    let options = report::ReportOptions {
-        max_regression_pct: Some(10.0),
-        generated_at: None,
-    };
-    let html = report::render_html(&cpu, Some(&gpu), &options).unwrap();
+    let mut cpu = cpu;
+    harness::verdict::gate(&mut cpu, &gpu, 10.0);
+    let html = report::render_html(&cpu, Some(&gpu), &report::ReportOptions::default()).unwrap();
     assert!(html.contains("Regression gate failed (limit 10 %)"));
     assert!(html.contains("P95 of overall regressed"));
     assert!(html.contains("the regression gate failed against the baseline"));
@@ -383,7 +382,7 @@ fn the_instrument_floor_and_its_warnings_are_in_the_report() {
         max_rps: Some(18_313.0),
     });
     s.verdict.warnings =
-        vec!["search.p95 < 0.5ms: this instrument cannot resolve 500us here".into()];
+        vec!["search.p95 < 0.5ms: this instrument cannot resolve 500 µs here".into()];
     let html = report::render_html(&s, None, &report::ReportOptions::default()).unwrap();
     let endpoints =
         &html[html.find("id=\"endpoints\"").unwrap()..html.find("id=\"latency\"").unwrap()];
@@ -400,7 +399,7 @@ fn the_instrument_floor_and_its_warnings_are_in_the_report() {
     let verdict =
         &html[html.find("id=\"verdict\"").unwrap()..html.find("id=\"run-facts\"").unwrap()];
     assert!(
-        verdict.contains("cannot resolve 500us"),
+        verdict.contains("cannot resolve 500 µs"),
         "warning missing from the verdict"
     );
 

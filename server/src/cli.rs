@@ -20,7 +20,8 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               data_dir = \"ragbench-data\"     vector store and state (env RAGBENCH_DATA_DIR)
               body_limit_bytes = 65536         larger request bodies get 413
   [auth]      jwt_secret                       HS256 secret, required (env RAGBENCH_JWT_SECRET)
-              leeway_secs = 0                  clock skew tolerated on `exp`
+              leeway_secs = 0                  clock skew tolerated on `exp`, `nbf`, `iat`
+              issuer, audience                 when set, tokens must carry this `iss` / `aud`
   [cache]     enabled = true, max_entries = 10000, ttl_secs = 600
   [assets]    cache_dir                        fetched models/corpus (env RAGBENCH_CACHE,
                                                default ~/.cache/ragbench)
@@ -37,7 +38,11 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               max_tokens = 128, temperature = 0.0, seed = 42, context_tokens = 2048,
               context_budget_tokens = 768, threads, max_queue = 8 (then 429),
               system_prompt, prompt_template (with {context} and {question})
-  [ingest]    chunk_tokens = 512, overlap_tokens = 64";
+  [ingest]    chunk_tokens = 512, overlap_tokens = 64
+              allowed_roots = []               folders POST /v1/ingest may read (empty: none;
+                                               env: one path or a TOML array)
+              max_file_bytes = 4194304, max_files = 20000   413 beyond (HTTP only)
+TOKENS: HS256 with `exp`; POST /v1/ingest also needs `\"scope\": \"ingest\"` (space-separated).";
 
 /// ragbench's reference RAG server: markdown docs in, answers with sources out.
 #[derive(Debug, Parser)]
@@ -216,7 +221,11 @@ async fn ingest(cfg: Config, dir: PathBuf) -> anyhow::Result<()> {
     let pipeline = Pipeline::load(&cfg, &cfg.server.data_dir)?;
     let summary = pipeline
         .ingestor
-        .ingest_dir(&dir, std::io::stderr().is_terminal())
+        .ingest_dir(
+            &dir,
+            std::io::stderr().is_terminal(),
+            crate::ingest::IngestLimits::default(),
+        )
         .await?;
     println!(
         "ingested {} files, {} chunks in {:.1} s ({:.1} chunks/s); {} stale removed; \

@@ -90,8 +90,12 @@ impl Default for ServerConfig {
 pub struct AuthConfig {
     /// Shared HS256 secret. Required to serve; never logged.
     pub jwt_secret: Option<String>,
-    /// Seconds of clock skew tolerated on `exp`.
+    /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
     pub leeway_secs: u64,
+    /// When set, tokens must carry this `iss` (issuer).
+    pub issuer: Option<String>,
+    /// When set, tokens must carry this `aud` (audience); without it a token's `aud` is ignored.
+    pub audience: Option<String>,
 }
 
 // The secret must never reach a log line, so Debug is written by hand.
@@ -103,6 +107,8 @@ impl fmt::Debug for AuthConfig {
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("leeway_secs", &self.leeway_secs)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish()
     }
 }
@@ -283,7 +289,7 @@ impl Default for GeneratorConfig {
     }
 }
 
-/// `[ingest]`: how markdown is cut into passages.
+/// `[ingest]`: how markdown is cut into passages, and what `POST /v1/ingest` may read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
@@ -291,6 +297,16 @@ pub struct IngestConfig {
     pub chunk_tokens: usize,
     /// Tokens repeated between consecutive passages of one section.
     pub overlap_tokens: usize,
+    /// Folders `POST /v1/ingest` may read (with everything under them). Empty: ingesting over
+    /// HTTP is refused, so a token cannot make the server read its own machine's files. The
+    /// `ingest` subcommand ignores it. One path or a list; from the environment one path or a
+    /// TOML array (`RAGBENCH_INGEST__ALLOWED_ROOTS='["/srv/docs", "/srv/more"]'`).
+    #[serde(deserialize_with = "one_or_many_paths")]
+    pub allowed_roots: Vec<PathBuf>,
+    /// Largest markdown file `POST /v1/ingest` accepts, in bytes; larger gets 413.
+    pub max_file_bytes: u64,
+    /// Most markdown files one `POST /v1/ingest` accepts; more gets 413.
+    pub max_files: usize,
 }
 
 impl Default for IngestConfig {
@@ -298,8 +314,25 @@ impl Default for IngestConfig {
         Self {
             chunk_tokens: 512,
             overlap_tokens: 64,
+            allowed_roots: Vec::new(),
+            max_file_bytes: 4 * 1024 * 1024,
+            max_files: 20_000,
         }
     }
+}
+
+/// A path list given as one path or an array of paths.
+fn one_or_many_paths<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// Short environment names for the keys set most often.
@@ -408,9 +441,15 @@ fn override_target(var: &str) -> Result<Option<(String, String)>, ConfigError> {
     Ok(Some((section, key.to_ascii_lowercase())))
 }
 
-/// Environment values are strings; numbers and booleans are recognised so they type-check.
+/// Environment values are strings; numbers, booleans and TOML arrays (`["a", "b"]`) are
+/// recognised so they type-check.
 fn parse_env_value(value: &str) -> toml::Value {
-    if let Ok(i) = value.parse::<i64>() {
+    if value.trim_start().starts_with('[')
+        && let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        && let Some(array) = t.remove("v")
+    {
+        array
+    } else if let Ok(i) = value.parse::<i64>() {
         toml::Value::Integer(i)
     } else if let Ok(f) = value.parse::<f64>() {
         toml::Value::Float(f)
@@ -465,6 +504,26 @@ mod tests {
             .to_string();
         assert!(err.contains("max_entires"), "{err}");
         assert!(err.contains("bad.toml"), "{err}");
+    }
+
+    #[test]
+    fn allowed_roots_from_one_path_or_an_array() {
+        let one = Config::load_with_env(
+            None,
+            env(&[("RAGBENCH_INGEST__ALLOWED_ROOTS", "/srv/docs")]),
+        )
+        .unwrap();
+        assert_eq!(one.ingest.allowed_roots, vec![PathBuf::from("/srv/docs")]);
+        let many = Config::load_with_env(
+            None,
+            env(&[("RAGBENCH_INGEST__ALLOWED_ROOTS", r#"["/a", "/b c"]"#)]),
+        )
+        .unwrap();
+        assert_eq!(
+            many.ingest.allowed_roots,
+            vec![PathBuf::from("/a"), PathBuf::from("/b c")]
+        );
+        assert!(Config::default().ingest.allowed_roots.is_empty());
     }
 
     #[test]

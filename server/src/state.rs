@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -14,7 +15,7 @@ use crate::assets::AssetCache;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::generate::Generator;
-use crate::ingest::{Chunker, Ingestor};
+use crate::ingest::{Chunker, IngestPolicy, Ingestor};
 use crate::store::VectorStore;
 
 /// Everything a request needs; cheap to clone (all `Arc`s).
@@ -28,6 +29,11 @@ pub struct AppState {
     pub generator: Option<Arc<dyn Generator>>,
     /// Folder ingestion over the same embedder and store.
     pub ingestor: Ingestor,
+    /// What `POST /v1/ingest` may read.
+    pub ingest_policy: Arc<IngestPolicy>,
+    /// The collection's data generation: bumped after every write to the store, and part of
+    /// every cache key, so cached answers follow the data.
+    pub generation: Arc<AtomicU64>,
     /// Cached `/v1/search` responses.
     pub search_cache: ResponseCache<SearchResponse>,
     /// Cached `/v1/query` responses.
@@ -96,11 +102,28 @@ impl AppState {
             store: pipeline.store,
             generator,
             ingestor: pipeline.ingestor,
+            ingest_policy: Arc::new(IngestPolicy::from_config(&cfg.ingest)),
+            generation: Arc::new(AtomicU64::new(0)),
             search_cache: ResponseCache::new(&cfg.cache, "search"),
             query_cache: ResponseCache::new(&cfg.cache, "query"),
-            auth: Arc::new(JwtVerifier::new(secret, cfg.auth.leeway_secs)),
+            auth: Arc::new(JwtVerifier::new(secret, &cfg.auth)),
             metrics,
             generate_queue: Arc::new(Semaphore::new(cfg.generator.max_queue + 1)),
         })
+    }
+}
+
+impl AppState {
+    /// The current data generation, read once at the start of a request: an answer computed
+    /// while a write is under way is stored under the old generation and never served after.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records that the collection changed: cached answers of earlier generations are dead.
+    pub fn data_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.search_cache.invalidate_all();
+        self.query_cache.invalidate_all();
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{client, server, token};
+use common::{client, ingest_token, server, token};
 use serde_json::{Value, json};
 
 async fn search(query: &str, extra: Value) -> reqwest::Response {
@@ -117,7 +117,7 @@ async fn reingesting_the_same_folder_adds_nothing() {
     let s = server();
     let resp = client()
         .post(format!("{}/v1/ingest", s.base))
-        .bearer_auth(token(&s.secret, 600))
+        .bearer_auth(ingest_token(&s.secret, 600))
         .json(&json!({ "path": s.corpus }))
         .send()
         .await

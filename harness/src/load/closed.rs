@@ -17,8 +17,8 @@ use goose::prelude::{GooseAttack, Scenario, TransactionResult};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 
 use super::{LoadContext, LoadError, LoadOutcome, Window, timeline};
-use crate::client::classify;
-use crate::metrics::{Outcome, Status};
+use crate::load::client::read_response;
+use crate::measure::recorder::Outcome;
 
 struct UserCtx {
     ctx: LoadContext,
@@ -151,28 +151,14 @@ async fn one_request(uc: &UserCtx, user: &mut GooseUser) -> TransactionResult {
     }
     let started = Instant::now();
     let goose = user.request(request.build()).await?;
-    let (status, timing) = match goose.response {
-        Ok(resp) => {
-            let code = resp.status().as_u16();
-            let timing = resp
-                .headers()
-                .get("server-timing")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            match resp.bytes().await {
-                Ok(_) => (Status::Http(code), timing),
-                Err(e) => (classify(&e), timing),
-            }
-        }
-        Err(e) => (classify(&e), None),
-    };
+    let sent = read_response(goose.response).await;
     ctx.recorder.record(&Outcome {
         endpoint: plan.endpoint,
         bad_token: plan.bad_token,
         started,
         latency: started.elapsed(),
-        status,
-        server_timing: timing.as_deref(),
+        status: sent.status,
+        server_timing: sent.server_timing.as_deref(),
     });
     if !uc.think_time.is_zero() {
         tokio::time::sleep(uc.think_time).await;

@@ -3,8 +3,11 @@
 //! [`Recorder`]; the measured window (after warm-up) is opened and closed here, with the
 //! server's `/metrics` scraped at its start so the cache hit rate covers exactly it.
 
+pub mod calibrate;
+pub mod client;
 pub mod closed;
 pub mod open;
+pub mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::client::Api;
-use crate::metrics::Recorder;
-use crate::prom::CacheCounters;
+use crate::load::client::Api;
+use crate::load::workload::Workload;
+use crate::measure::prom::CacheCounters;
+use crate::measure::recorder::Recorder;
 use crate::scenario::LoadMode;
-use crate::workload::Workload;
 
 /// Why the load could not run.
 #[derive(Debug, thiserror::Error)]

@@ -26,8 +26,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use super::{LoadContext, LoadError, LoadOutcome, Window, timeline};
-use crate::client::send_plan;
-use crate::metrics::Outcome;
+use crate::load::client::send_plan;
+use crate::measure::recorder::Outcome;
 use crate::scenario::Arrival;
 
 /// Produces intended start offsets (seconds since the load began).

@@ -36,6 +36,9 @@ pub struct ServerSpec {
     pub generator: bool,
     /// A server config file.
     pub config: Option<PathBuf>,
+    /// Folders the server may ingest over HTTP (the corpus the run ingests); passed as
+    /// `RAGBENCH_INGEST__ALLOWED_ROOTS`, which `env` can still override.
+    pub allowed_roots: Vec<PathBuf>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
     /// How long to wait for the "listening" line.
@@ -94,6 +97,12 @@ impl ServerChild {
             cmd.arg("--no-generator");
         }
         cmd.env("RAGBENCH_JWT_SECRET", &spec.secret);
+        if !spec.allowed_roots.is_empty() {
+            cmd.env(
+                "RAGBENCH_INGEST__ALLOWED_ROOTS",
+                roots_value(&spec.allowed_roots),
+            );
+        }
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
@@ -241,6 +250,21 @@ impl Drop for ServerChild {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The roots as the TOML array the server's environment overrides read (a JSON array of
+/// strings is one), absolute so the server's working folder does not matter.
+fn roots_value(roots: &[PathBuf]) -> String {
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| {
+            std::fs::canonicalize(r)
+                .unwrap_or_else(|_| r.clone())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    serde_json::to_string(&roots).unwrap_or_else(|_| "[]".into())
 }
 
 /// The last `n` lines of a log file (for error messages).

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use harness::{report, summary};
+use harness::output::report;
+use harness::summary;
 
 /// The fixtures folder.
 pub fn fixtures() -> PathBuf {
@@ -35,10 +36,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 /// Render the phase3 (GPU) fixture compared with the phase2 (CPU) fixture, as the run path
 /// does, into `dir`. Returns the report's path.
 pub fn render_gpu_vs_cpu(dir: &Path) -> PathBuf {
-    let current = summary("report-phase3-gpu.json");
+    let mut current = summary("report-phase3-gpu.json");
     let baseline = summary("report-phase2-cpu.json");
+    harness::verdict::gate(&mut current, &baseline, 10.0);
     let options = report::ReportOptions {
-        max_regression_pct: Some(10.0),
         generated_at: Some("2026-05-20 11:06:00 UTC".into()),
     };
     report::write_report_with(dir, &current, Some(&baseline), &options).unwrap()

@@ -1,16 +1,26 @@
-//! HS256 JWT verification for `/v1/*`.
+//! HS256 JWT verification for `/v1/*`, and the scopes that gate what a token may do.
+//!
+//! Every message a client gets says what is wrong with its token and what to do; none of them
+//! repeats what the JWT or JSON parser said, so the server's internals stay out of responses.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use crate::config::AuthConfig;
 use crate::state::AppState;
 
-/// The claims we require. `exp` is mandatory; tokens without it are rejected.
+/// The scope a token needs for `POST /v1/ingest`.
+pub const INGEST_SCOPE: &str = "ingest";
+
+/// The claims we read. `exp` is mandatory; `iss` and `aud` are checked by the verifier itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Subject (user or client id).
@@ -21,52 +31,171 @@ pub struct Claims {
     /// Issued at, unix seconds.
     #[serde(default)]
     pub iat: Option<u64>,
+    /// Permissions, space-separated as in OAuth 2.0 (`"ingest"`, `"search ingest"`).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl Claims {
+    /// Whether the `scope` claim lists `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| s.split_whitespace().any(|s| s == scope))
+    }
 }
 
 /// Verifies tokens with one shared secret.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 impl JwtVerifier {
-    /// A verifier for `secret`; `leeway_secs` of clock skew is tolerated on `exp`.
-    pub fn new(secret: &str, leeway_secs: u64) -> Self {
+    /// A verifier for `secret`; `[auth] leeway_secs` of clock skew is tolerated on `exp`, `nbf`
+    /// and `iat`, and `iss` / `aud` are required when configured.
+    pub fn new(secret: &str, auth: &AuthConfig) -> Self {
         // Only HS256 is accepted: `alg: none` and every other algorithm fail the header check.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = leeway_secs;
+        validation.leeway = auth.leeway_secs;
         validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(iss) = &auth.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &auth.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            // Without a configured audience a token's `aud` names nothing we could check.
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            issuer: auth.issuer.clone(),
+            audience: auth.audience.clone(),
         }
     }
 
     /// Checks a bearer token.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        decode::<Claims>(token, &self.key, &self.validation)
+        // The header alone first, so a bad header and bad claims get different messages.
+        match decode_header(token) {
+            Ok(header) if header.alg == Algorithm::HS256 => {}
+            Ok(_) => return Err(ApiError::unauthorized(WRONG_ALG)),
+            Err(e) => return Err(ApiError::unauthorized(self.explain(e.kind(), true))),
+        }
+        let claims = decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "token expired: mint a new one".to_string(),
-                    ErrorKind::InvalidSignature => {
-                        "token signature is invalid: sign it with the server's secret".to_string()
-                    }
-                    ErrorKind::InvalidAlgorithm => "token must be signed with HS256".to_string(),
-                    ErrorKind::MissingRequiredClaim(c) => format!("token has no `{c}` claim"),
-                    _ => format!("token is malformed ({e})"),
-                };
-                ApiError::unauthorized(why)
-            })
+            .map_err(|e| ApiError::unauthorized(self.explain(e.kind(), false)))?;
+        // jsonwebtoken does not look at `iat`: a token minted in the future is a clock problem
+        // or a forgery, treated like an early `nbf`.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(self.validation.leeway))
+        {
+            return Err(ApiError::unauthorized(format!(
+                "token was issued in the future (`iat` is more than {} s ahead of the server's \
+                 clock, [auth] leeway_secs): fix the issuer's clock and mint a new one",
+                self.validation.leeway
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// What is wrong, in words a client can act on.
+    fn explain(&self, kind: &ErrorKind, in_header: bool) -> String {
+        let leeway = self.validation.leeway;
+        match kind {
+            ErrorKind::InvalidToken => {
+                "token is not a JWT: expected three base64url parts separated by dots".into()
+            }
+            ErrorKind::Base64(_) => "token is not a JWT: its parts must be base64url".into(),
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) if in_header => {
+                "token header is not a JWT header for HS256: expected \
+                 {\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+                    .into()
+            }
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                "token claims are not what this server reads: a JSON object whose `exp`, `nbf` \
+                 and `iat` are integer unix seconds and whose `sub`, `iss` and `scope` are strings"
+                    .into()
+            }
+            ErrorKind::InvalidSignature => {
+                "token signature is invalid: sign it with the server's secret".into()
+            }
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::UnsupportedAlgorithm
+            | ErrorKind::MissingAlgorithm => WRONG_ALG.into(),
+            ErrorKind::ExpiredSignature => "token expired: mint a new one".into(),
+            ErrorKind::ImmatureSignature => format!(
+                "token is not valid yet (`nbf` is more than {leeway} s ahead of the server's \
+                 clock, [auth] leeway_secs): wait, or fix the issuer's clock"
+            ),
+            ErrorKind::MissingRequiredClaim(c) if c == "iss" => {
+                format!(
+                    "token has no `iss` claim: this server requires {}",
+                    self.expected_iss()
+                )
+            }
+            ErrorKind::MissingRequiredClaim(c) if c == "aud" => {
+                format!(
+                    "token has no `aud` claim: this server requires {}",
+                    self.expected_aud()
+                )
+            }
+            ErrorKind::MissingRequiredClaim(_) => {
+                "token has no `exp` claim: tokens must expire (unix seconds)".into()
+            }
+            ErrorKind::InvalidClaimFormat(_) => {
+                "token's `exp` and `nbf` must be integer unix seconds".into()
+            }
+            ErrorKind::InvalidIssuer => format!(
+                "token's `iss` is not accepted: this server requires {}",
+                self.expected_iss()
+            ),
+            ErrorKind::InvalidAudience => format!(
+                "token's `aud` is not accepted: this server requires {}",
+                self.expected_aud()
+            ),
+            _ => "token could not be verified: mint a new one with the server's secret".into(),
+        }
+    }
+
+    fn expected_iss(&self) -> String {
+        match &self.issuer {
+            Some(iss) => format!("`iss` = {iss:?} ([auth] issuer)"),
+            None => "no particular issuer".into(),
+        }
+    }
+
+    fn expected_aud(&self) -> String {
+        match &self.audience {
+            Some(aud) => format!("`aud` to include {aud:?} ([auth] audience)"),
+            None => "no particular audience".into(),
+        }
     }
 }
 
-/// Middleware: rejects requests without a valid `Authorization: Bearer` token.
+const WRONG_ALG: &str = "token must be signed with HS256 (`\"alg\": \"HS256\"` in its header)";
+
+/// Middleware: rejects requests without a valid `Authorization: Bearer` token, and hands the
+/// token's [`Claims`] to the handler as a request extension.
 pub async fn require_jwt(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let header = request
@@ -85,6 +214,37 @@ pub async fn require_jwt(
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
-    state.auth.verify(token)?;
+    let claims = state.auth.verify(token)?;
+    request.extensions_mut().insert(claims);
     Ok(next.run(request).await)
+}
+
+/// 403 unless `claims` carry `scope`.
+pub fn require_scope(claims: &Claims, scope: &str, what: &str) -> Result<(), ApiError> {
+    if claims.has_scope(scope) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "this token may not {what}: it needs the `{scope}` scope (a `scope` claim listing \
+         `{scope}`, space-separated, e.g. \"scope\": \"{scope}\"); mint one with it"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_space_separated_words() {
+        let claims = |scope: Option<&str>| Claims {
+            sub: None,
+            exp: 0,
+            iat: None,
+            scope: scope.map(String::from),
+        };
+        assert!(claims(Some("search ingest")).has_scope("ingest"));
+        assert!(claims(Some("ingest")).has_scope("ingest"));
+        assert!(!claims(Some("ingestion")).has_scope("ingest"));
+        assert!(!claims(None).has_scope("ingest"));
+    }
 }

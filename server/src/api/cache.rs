@@ -1,4 +1,8 @@
 //! The response cache: identical requests (after normalisation) are answered from memory.
+//!
+//! Keys start with the collection's data generation ([`crate::state::AppState::generation`]),
+//! bumped after every write to the store, so an answer computed before an ingest changed the
+//! passages is never served after it, TTL or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +46,13 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
         };
         metrics::counter!(name, "route" => self.route).increment(1);
         found
+    }
+
+    /// Drops every entry (their keys name an old data generation: this only frees memory).
+    pub fn invalidate_all(&self) {
+        if let Some(cache) = &self.inner {
+            cache.invalidate_all();
+        }
     }
 
     /// Stores a response.

@@ -31,6 +31,14 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// 403: a valid token that may not do this, or a request the configuration forbids.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    /// 413: more than the server accepts.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
     /// 429: over capacity.
     pub fn too_many(message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "over_capacity", message)
@@ -64,9 +72,7 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+            StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(
                 "request body is larger than the server's limit ([server] body_limit_bytes)",
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
@@ -103,6 +109,10 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::NotAFolder(_) | IngestError::Walk { .. } => {
                 Self::bad_request(e.to_string())
+            }
+            IngestError::NoAllowedRoots | IngestError::NotAllowed => Self::forbidden(e.to_string()),
+            IngestError::TooManyFiles { .. } | IngestError::FileTooLarge { .. } => {
+                Self::too_large(e.to_string())
             }
             IngestError::Embed(e) => e.into(),
             IngestError::Store(e) => e.into(),

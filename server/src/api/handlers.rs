@@ -4,17 +4,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::auth::{Claims, INGEST_SCOPE, require_scope};
 use super::cache::normalize_text;
 use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
-use crate::ingest::IngestSummary;
+use crate::ingest::{IngestError, IngestSummary};
 use crate::state::AppState;
 use crate::store::{Hit, SearchFilter};
 
@@ -135,7 +136,8 @@ pub async fn search(
     validate_k(req.top_k, 50)?;
     let mut timings = StageTimings::new();
     let key = format!(
-        "{}\0{}\0{}",
+        "{}\0{}\0{}\0{}",
+        state.generation(),
         req.top_k,
         req.filter
             .path_prefix
@@ -184,7 +186,12 @@ pub async fn query(
         ));
     };
     let mut timings = StageTimings::new();
-    let key = format!("{}\0{}", req.top_k, normalize_text(&req.question));
+    let key = format!(
+        "{}\0{}\0{}",
+        state.generation(),
+        req.top_k,
+        normalize_text(&req.question)
+    );
 
     let t = Instant::now();
     if let Some(hit) = state.query_cache.get(&key).await {
@@ -245,12 +252,29 @@ pub async fn query(
     Ok(with_timing(&timings, response))
 }
 
-/// `POST /v1/ingest`: ingests a folder on the server's machine.
+/// `POST /v1/ingest`: ingests a folder on the server's machine. Needs the `ingest` scope and
+/// a folder inside `[ingest] allowed_roots`.
 pub async fn ingest(
     State(state): State<AppState>,
+    Extension(claims): Extension<Claims>,
     ApiJson(req): ApiJson<IngestRequest>,
 ) -> Result<Json<IngestSummary>, ApiError> {
-    let summary = state.ingestor.ingest_dir(&req.path, false).await?;
+    require_scope(&claims, INGEST_SCOPE, "ingest")?;
+    let dir = state.ingest_policy.resolve(&req.path)?;
+    let result = state
+        .ingestor
+        .ingest_dir(&dir, false, state.ingest_policy.limits)
+        .await;
+    // A store or embedder failure part-way may have written some batches already: a change
+    // too. Refusals (limits, bad folder) come before any write.
+    let changed = match &result {
+        Ok(s) => s.upserted > 0 || s.deleted > 0,
+        Err(e) => matches!(e, IngestError::Embed(_) | IngestError::Store(_)),
+    };
+    if changed {
+        state.data_changed();
+    }
+    let summary = result?;
     metrics::gauge!("ragbench_vectors").set(summary.vectors as f64);
     tracing::info!(
         files = summary.files,

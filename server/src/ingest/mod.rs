@@ -3,9 +3,12 @@
 //! walk -> read (UTF-8 or skip) -> parse markdown -> chunk by tokens -> embed in batches ->
 //! upsert -> delete stale passages of changed files -> build indexes. Point ids come from
 //! (path, chunk index, content hash), so ingesting the same folder twice adds nothing.
+//! Symbolic links are never followed (they could lead out of the folder); they are reported
+//! as skipped.
 
 pub mod chunk;
 pub mod markdown;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use self::chunk::Chunker;
+pub use self::policy::{IngestLimits, IngestPolicy};
 use crate::embed::{EmbedError, Embedder};
 use crate::store::{Passage, StoreError, VectorStore};
 
@@ -27,6 +31,41 @@ pub enum IngestError {
     /// The folder is missing or not a folder.
     #[error("{0} is not a readable folder: give the path of a folder of .md/.mdx files")]
     NotAFolder(PathBuf),
+    /// Ingesting over HTTP is off: no allowed roots are configured.
+    #[error(
+        "ingesting over HTTP is off on this server: no folder may be read until [ingest] \
+         allowed_roots (env RAGBENCH_INGEST__ALLOWED_ROOTS) lists the folders it may read; \
+         or run the `ingest` subcommand on the server's machine"
+    )]
+    NoAllowedRoots,
+    /// The folder is missing or outside every allowed root.
+    #[error(
+        "`path` must be an existing folder inside one of the server's [ingest] allowed_roots \
+         (`..` and symbolic links are resolved first)"
+    )]
+    NotAllowed,
+    /// More markdown files than the limit.
+    #[error(
+        "the folder holds more than {limit} markdown files ([ingest] max_files): ingest it in \
+         parts, or raise the limit"
+    )]
+    TooManyFiles {
+        /// The limit.
+        limit: usize,
+    },
+    /// A markdown file larger than the limit.
+    #[error(
+        "{path} is {bytes} bytes, more than [ingest] max_file_bytes = {limit}: split it, or \
+         raise the limit"
+    )]
+    FileTooLarge {
+        /// The file, relative to the folder.
+        path: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The folder could not be listed.
     #[error("cannot list {path}: {message}")]
     Walk {
@@ -103,17 +142,27 @@ impl Ingestor {
         }
     }
 
-    /// Ingests every .md/.mdx file under `dir`; `progress` draws a bar on a terminal.
+    /// Ingests every .md/.mdx file under `dir` within `limits` (checked before anything is
+    /// written); `progress` draws a bar on a terminal.
     pub async fn ingest_dir(
         &self,
         dir: &Path,
         progress: bool,
+        limits: IngestLimits,
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         if !dir.is_dir() {
             return Err(IngestError::NotAFolder(dir.to_path_buf()));
         }
-        let (files, mut skipped) = self.read_folder(dir)?;
+        // Reading and chunking is blocking work: off the async workers.
+        let (files, mut skipped) = {
+            let this = self.clone();
+            let dir = dir.to_path_buf();
+            match tokio::task::spawn_blocking(move || this.read_folder(&dir, limits)).await {
+                Ok(read) => read?,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        };
         let total: usize = files.iter().map(|f| f.passages.len()).sum();
         let bar = if progress {
             indicatif::ProgressBar::new(total as u64)
@@ -195,9 +244,14 @@ impl Ingestor {
     }
 
     /// Reads and chunks every markdown file; unreadable ones go to the skipped list.
-    fn read_folder(&self, dir: &Path) -> Result<(Vec<FilePassages>, Vec<Skipped>), IngestError> {
+    fn read_folder(
+        &self,
+        dir: &Path,
+        limits: IngestLimits,
+    ) -> Result<(Vec<FilePassages>, Vec<Skipped>), IngestError> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
+        let mut markdown_seen = 0usize;
         let walker = walkdir::WalkDir::new(dir)
             .sort_by_file_name()
             .into_iter()
@@ -228,10 +282,36 @@ impl Ingestor {
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("mdx"));
+            // The walk does not follow links; say so for those that would have mattered.
+            if entry.path_is_symlink() && entry.depth() > 0 && (is_markdown || path.is_dir()) {
+                skipped.push(Skipped {
+                    path: rel_path(dir, path),
+                    reason: "symbolic link: not followed (it could lead out of the folder); \
+                             copy the files in instead"
+                        .into(),
+                });
+                continue;
+            }
             if !entry.file_type().is_file() || !is_markdown {
                 continue;
             }
+            markdown_seen += 1;
+            if let Some(max) = limits.max_files
+                && markdown_seen > max
+            {
+                return Err(IngestError::TooManyFiles { limit: max });
+            }
             let rel = rel_path(dir, path);
+            if let Some(limit) = limits.max_file_bytes {
+                let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if bytes > limit {
+                    return Err(IngestError::FileTooLarge {
+                        path: rel,
+                        bytes,
+                        limit,
+                    });
+                }
+            }
             let bytes = match std::fs::read(path) {
                 Ok(bytes) => bytes,
                 Err(e) => {

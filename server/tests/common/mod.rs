@@ -62,6 +62,16 @@ pub fn corpus_subset(n: usize) -> PathBuf {
 
 /// Starts `ragbench-server serve` on a free loopback port; returns once it listens.
 pub fn start(data_dir: &Path, secret: &str, extra: &[&str]) -> (Child, ChildStdin, String) {
+    start_with_env(data_dir, secret, extra, &[])
+}
+
+/// [`start`] with extra environment (configuration overrides).
+pub fn start_with_env(
+    data_dir: &Path,
+    secret: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, ChildStdin, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ragbench-server"))
         .args([
             "serve",
@@ -73,6 +83,7 @@ pub fn start(data_dir: &Path, secret: &str, extra: &[&str]) -> (Child, ChildStdi
         .arg(data_dir)
         .args(extra)
         .env("RAGBENCH_JWT_SECRET", secret)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -99,12 +110,18 @@ pub fn server() -> &'static TestServer {
         std::thread::spawn(|| {
             let secret = format!("test-secret-{}", std::process::id());
             let corpus = corpus_subset(30);
-            let (child, stdin, base) = start(&scratch("data"), &secret, &[]);
+            let roots = corpus.display().to_string();
+            let (child, stdin, base) = start_with_env(
+                &scratch("data"),
+                &secret,
+                &[],
+                &[("RAGBENCH_INGEST__ALLOWED_ROOTS", &roots)],
+            );
             let rt = tokio::runtime::Runtime::new().unwrap();
             let ingest = rt.block_on(async {
                 let resp = client()
                     .post(format!("{base}/v1/ingest"))
-                    .bearer_auth(token(&secret, 3600))
+                    .bearer_auth(ingest_token(&secret, 3600))
                     .json(&json!({ "path": corpus }))
                     .send()
                     .await
@@ -143,6 +160,33 @@ pub fn token(secret: &str, ttl_secs: i64) -> String {
     encode(
         &Header::default(),
         &json!({ "sub": "tester", "iat": now, "exp": now + ttl_secs }),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A valid token that may also ingest (`"scope": "ingest"`).
+pub fn ingest_token(secret: &str, ttl_secs: i64) -> String {
+    let now = now();
+    signed(
+        secret,
+        &json!({ "sub": "tester", "iat": now, "exp": now + ttl_secs, "scope": "ingest" }),
+    )
+}
+
+/// `claims` signed with HS256 and `secret`.
+pub fn signed(secret: &str, claims: &Value) -> String {
+    encode(
+        &Header::default(),
+        claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()

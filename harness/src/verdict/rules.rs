@@ -20,7 +20,7 @@
 use std::fmt;
 
 use crate::summary::{EndpointStats, LatencyStats, Summary, ThresholdResult};
-use crate::units::{format_bytes, format_us};
+use crate::units;
 
 /// Endpoints a rule may name.
 pub const ENDPOINTS: [&str; 3] = ["search", "query", "health"];
@@ -69,7 +69,6 @@ pub enum LatencyKind {
     P999,
     /// Slowest.
     Max,
-    /// Mean.
     Mean,
     /// Fastest.
     Min,
@@ -157,11 +156,9 @@ pub struct Rule {
     pub endpoint: Option<String>,
     /// Cache hits or misses only (latency metrics).
     pub cache: Option<CacheFilter>,
-    /// The metric.
     pub metric: Metric,
     /// The metric's name as written.
     pub metric_name: String,
-    /// The operator.
     pub op: Op,
     /// The limit in the metric's base unit.
     pub limit: f64,
@@ -371,7 +368,7 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
 /// Formats a value of a metric for people.
 pub fn display(metric: Metric, value: f64) -> String {
     match metric {
-        Metric::Latency(_) | Metric::IngestTime => format_us(value),
+        Metric::Latency(_) | Metric::IngestTime => units::us(value),
         Metric::Throughput => format!("{value:.1}/s"),
         Metric::ErrorRate | Metric::CacheHitRate => format!("{:.2}%", value * 100.0),
         Metric::Requests | Metric::Errors | Metric::Vectors => format!("{value:.0}"),
@@ -381,7 +378,7 @@ pub fn display(metric: Metric, value: f64) -> String {
             _ => "red".into(),
         },
         Metric::GpuUtil | Metric::ServerCpu => format!("{value:.1}%"),
-        Metric::ServerRss => format_bytes(value.max(0.0) as u64),
+        Metric::ServerRss => units::bytes(value.max(0.0) as u64),
     }
 }
 

@@ -2,26 +2,23 @@
 
 use serde::Serialize;
 
+use super::ReportError;
 use super::charts::{self, Chart};
 use super::compare::{self, CompareRow};
 use super::figures::{self, device};
-use super::regression::{self, RegressionFinding};
-use super::{ReportError, fmt};
-use crate::summary::{EndpointStats, LatencyStats, Summary};
+use crate::summary::{EndpointStats, LatencyStats, Summary, ThresholdResult};
+use crate::units;
 
 /// The page template, `reports/templates/report.html` (autoescaped: its name ends in `.html`).
-const REPORT_TEMPLATE: &str = include_str!("../../../reports/templates/report.html");
+const REPORT_TEMPLATE: &str = include_str!("../../../../reports/templates/report.html");
 /// The stylesheet, `reports/templates/report.css`, included inline by the page template.
-const CSS_TEMPLATE: &str = include_str!("../../../reports/templates/report.css");
+const CSS_TEMPLATE: &str = include_str!("../../../../reports/templates/report.css");
 /// One chart with its heading, caption and legend, `reports/templates/chart.html`.
-const CHART_TEMPLATE: &str = include_str!("../../../reports/templates/chart.html");
+const CHART_TEMPLATE: &str = include_str!("../../../../reports/templates/chart.html");
 
 /// Options for rendering.
 #[derive(Debug, Clone, Default)]
 pub struct ReportOptions {
-    /// `--max-regression` in percent: when set and a baseline is given, the comparison shows
-    /// the regression gate's findings and the verdict fails on any.
-    pub max_regression_pct: Option<f64>,
     /// Text for the "generated" line (defaults to the current UTC time).
     pub generated_at: Option<String>,
 }
@@ -176,11 +173,9 @@ fn page(
 ) -> Result<Page, ReportError> {
     let set = charts::build(d, baseline)?;
 
-    let findings: Option<Vec<RegressionFinding>> = match (baseline, options.max_regression_pct) {
-        (Some(b), Some(max)) => Some(regression::check(d, b, max)),
-        _ => None,
-    };
-    let regressed = findings.as_ref().is_some_and(|f| !f.is_empty());
+    // The regression gate ran in the verdict (`crate::verdict::gate`); its result is read here.
+    let gate = crate::verdict::regression_result(d);
+    let regressed = gate.as_ref().is_some_and(|(t, _)| !t.passed);
 
     let verdict = verdict(d, regressed);
 
@@ -202,8 +197,8 @@ fn page(
         .iter()
         .map(|(stage, s)| StageRow {
             stage: stage.clone(),
-            count: fmt::int(s.count),
-            mean: fmt::us(s.mean_us),
+            count: units::int(s.count),
+            mean: units::us(s.mean_us),
             p50: us(s.p50_us),
             p95: us(s.p95_us),
             p99: us(s.p99_us),
@@ -215,13 +210,13 @@ fn page(
 
     let p = d.server_process.as_ref();
     let server_stats = vec![
-        fact("Mean CPU", or_nr(p.map(|p| fmt::pct(p.cpu_mean_pct)))),
-        fact("Peak CPU", or_nr(p.map(|p| fmt::pct(p.cpu_max_pct)))),
-        fact("Peak RSS", or_nr(p.map(|p| fmt::bytes(p.peak_rss_bytes)))),
+        fact("Mean CPU", or_nr(p.map(|p| units::pct(p.cpu_mean_pct)))),
+        fact("Peak CPU", or_nr(p.map(|p| units::pct(p.cpu_max_pct)))),
+        fact("Peak RSS", or_nr(p.map(|p| units::bytes(p.peak_rss_bytes)))),
     ];
 
     let baseline_view = match baseline {
-        Some(b) => baseline_view(d, b, findings, options),
+        Some(b) => baseline_view(d, b, gate),
         None => BaselineView::default(),
     };
 
@@ -326,10 +321,10 @@ fn endpoint_rows(d: &Summary) -> Vec<EndpointRow> {
         let mut row = latency_row(
             "bad token (401 expected)",
             &b.latency,
-            &fmt::int(unexpected),
+            &units::int(unexpected),
             if unexpected > 0 { "bad" } else { "" },
         );
-        row.requests = fmt::int(b.requests);
+        row.requests = units::int(b.requests);
         row.is_sub = false;
         endpoints.push(row);
     }
@@ -346,7 +341,7 @@ fn endpoint_rows(d: &Summary) -> Vec<EndpointRow> {
         );
         row.is_floor = true;
         row.is_sub = false;
-        row.throughput = fmt::rps(c.throughput_rps);
+        row.throughput = units::rps(c.throughput_rps);
         endpoints.push(row);
     }
     endpoints
@@ -361,9 +356,9 @@ fn cache_line(d: &Summary) -> String {
     }
     format!(
         "Response cache over the measured window: hit rate {} ({} hits, {} misses).",
-        hit_rate.map(fmt::share).unwrap_or_else(|| "n/a".into()),
-        fmt::int(c.hits.unwrap_or(0)),
-        fmt::int(c.misses.unwrap_or(0))
+        hit_rate.map(units::share).unwrap_or_else(|| "n/a".into()),
+        units::int(c.hits.unwrap_or(0)),
+        units::int(c.misses.unwrap_or(0))
     )
 }
 
@@ -375,7 +370,7 @@ fn gpu_view(d: &Summary, charts: Vec<Chart>) -> GpuView {
         reason: {
             let r = g.describe();
             let detail = r
-                .strip_prefix(crate::gpu::NO_GPU_PREFIX)
+                .strip_prefix(crate::measure::gpu::NO_GPU_PREFIX)
                 .map(|d| d.trim_start_matches(':').trim().to_string())
                 .unwrap_or(r);
             if detail.is_empty() {
@@ -390,27 +385,27 @@ fn gpu_view(d: &Summary, charts: Vec<Chart>) -> GpuView {
             .map(|dev| GpuDeviceRow {
                 index: dev.index,
                 name: dev.name.clone(),
-                memory: fmt::bytes(dev.memory_total_bytes),
+                memory: units::bytes(dev.memory_total_bytes),
                 power_limit: dev
                     .power_limit_w
-                    .map(|w| format!("{} W", fmt::num(w)))
+                    .map(|w| format!("{} W", units::num(w)))
                     .unwrap_or_else(|| "-".into()),
                 driver: dev.driver_version.clone().unwrap_or_else(|| "-".into()),
             })
             .collect(),
         stats: vec![
-            fact("Samples", fmt::int(g.samples.len() as u64)),
+            fact("Samples", units::int(g.samples.len() as u64)),
             fact(
                 "Mean utilization",
-                or_nr(g.mean_utilization_pct().map(fmt::pct)),
+                or_nr(g.mean_utilization_pct().map(units::pct)),
             ),
             fact(
                 "Peak utilization",
-                or_nr(g.max_utilization_pct().map(|u| fmt::pct(f64::from(u)))),
+                or_nr(g.max_utilization_pct().map(|u| units::pct(f64::from(u)))),
             ),
             fact(
                 "Peak memory used",
-                or_nr(g.peak_memory_used_bytes().map(fmt::bytes)),
+                or_nr(g.peak_memory_used_bytes().map(units::bytes)),
             ),
             fact(
                 "Peak temperature",
@@ -418,7 +413,7 @@ fn gpu_view(d: &Summary, charts: Vec<Chart>) -> GpuView {
             ),
             fact(
                 "Mean power",
-                or_nr(g.mean_power_w().map(|w| format!("{} W", fmt::num(w)))),
+                or_nr(g.mean_power_w().map(|w| format!("{} W", units::num(w)))),
             ),
         ],
         charts,
@@ -429,10 +424,8 @@ fn gpu_view(d: &Summary, charts: Vec<Chart>) -> GpuView {
 fn baseline_view(
     d: &Summary,
     b: &Summary,
-    findings: Option<Vec<RegressionFinding>>,
-    options: &ReportOptions,
+    gate: Option<(&ThresholdResult, Vec<&str>)>,
 ) -> BaselineView {
-    let regressed = findings.as_ref().is_some_and(|f| !f.is_empty());
     BaselineView {
         label: figures::label(b),
         scenario: b.scenario.name.clone(),
@@ -453,20 +446,21 @@ fn baseline_view(
         baseline_head: format!("{} \u{b7} {} (baseline)", b.scenario.name, device(b)),
         current_head: format!("{} \u{b7} {}", d.scenario.name, device(d)),
         rows: compare::rows(d, b),
-        regression_checked: findings.is_some(),
-        regression_limit: options.max_regression_pct.map(fmt::pct).unwrap_or_default(),
-        regression_passed: !regressed,
-        regressions: findings
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        regression_checked: gate.is_some(),
+        regression_limit: gate
+            .as_ref()
+            .map(|(t, _)| units::pct(t.limit))
+            .unwrap_or_default(),
+        regression_passed: gate.as_ref().is_none_or(|(t, _)| t.passed),
+        regressions: gate
+            .map(|(_, findings)| findings.into_iter().map(str::to_string).collect())
+            .unwrap_or_default(),
     }
 }
 
 /// A latency in whole microseconds, formatted.
 fn us(x: u64) -> String {
-    fmt::us(x as f64)
+    units::us(x as f64)
 }
 
 /// The text, unless it is absent or empty.
@@ -523,7 +517,7 @@ fn latency_row(
         is_total: false,
         is_sub: true,
         is_floor: false,
-        requests: fmt::int(l.count),
+        requests: units::int(l.count),
         errors: if errors.is_empty() {
             "-".into()
         } else {
@@ -549,15 +543,15 @@ fn endpoint_row(name: &str, e: &EndpointStats, is_total: bool) -> EndpointRow {
         is_total,
         is_sub: false,
         is_floor: false,
-        requests: fmt::int(e.requests),
-        errors: fmt::int(e.errors),
+        requests: units::int(e.requests),
+        errors: units::int(e.errors),
         errors_detail: e
             .errors_by_status
             .iter()
-            .map(|(k, n)| format!("{k}: {}", fmt::int(*n)))
+            .map(|(k, n)| format!("{k}: {}", units::int(*n)))
             .collect::<Vec<_>>()
             .join(", "),
-        error_rate: rate.map(fmt::share).unwrap_or_else(|| "-".into()),
+        error_rate: rate.map(units::share).unwrap_or_else(|| "-".into()),
         error_class: match rate {
             Some(r) if r >= 0.01 => "bad",
             Some(r) if r > 0.0 => "warn",
@@ -568,7 +562,7 @@ fn endpoint_row(name: &str, e: &EndpointStats, is_total: bool) -> EndpointRow {
         p95: us(l.p95_us),
         p99: us(l.p99_us),
         max: us(l.max_us),
-        throughput: fmt::rps(e.throughput_rps),
+        throughput: units::rps(e.throughput_rps),
     }
 }
 
@@ -591,8 +585,8 @@ fn facts(d: &Summary) -> Vec<Fact> {
         "Duration",
         format!(
             "{} measured, after {} of warm-up",
-            fmt::seconds(d.measured_s),
-            fmt::seconds(sc.warmup_s)
+            units::seconds(d.measured_s),
+            units::seconds(sc.warmup_s)
         ),
     ));
     f.push(fact("Load", or_nr(load(d))));
@@ -603,7 +597,10 @@ fn facts(d: &Summary) -> Vec<Fact> {
             .iter()
             .map(|(k, w)| {
                 if total > 0 {
-                    format!("{k} {}", fmt::pct(100.0 * f64::from(*w) / f64::from(total)))
+                    format!(
+                        "{k} {}",
+                        units::pct(100.0 * f64::from(*w) / f64::from(total))
+                    )
                 } else {
                     format!("{k} {w}")
                 }
@@ -642,7 +639,7 @@ fn facts(d: &Summary) -> Vec<Fact> {
         f.push(fact(&capitalize_word(&role), b));
     }
     f.push(fact("Corpus", or_nr(corpus(d))));
-    f.push(fact("Vectors", or_nr(d.corpus.vectors.map(fmt::int))));
+    f.push(fact("Vectors", or_nr(d.corpus.vectors.map(units::int))));
     let m = &d.machine;
     let cores = match m.cpu_physical_cores {
         Some(p) if p != m.cpu_cores => format!("{} logical cores ({p} physical)", m.cpu_cores),
@@ -654,7 +651,7 @@ fn facts(d: &Summary) -> Vec<Fact> {
         format!("{}, {cores}", m.cpu_model)
     };
     f.push(fact("CPU", cpu));
-    f.push(fact("Memory", fmt::bytes(m.memory_bytes)));
+    f.push(fact("Memory", units::bytes(m.memory_bytes)));
     if let Some(os) = non_empty(&m.os) {
         f.push(fact("OS", os));
     }
@@ -683,7 +680,7 @@ fn load(d: &Summary) -> Option<String> {
         sc.rate_per_s.map(|r| {
             let mut s = format!(
                 "open loop, {} {}arrivals",
-                fmt::rps(r),
+                units::rps(r),
                 sc.arrival
                     .as_ref()
                     .map(|a| format!("{a} "))
@@ -698,7 +695,7 @@ fn load(d: &Summary) -> Option<String> {
         sc.vus.map(|v| {
             let mut s = format!("closed loop, {v} virtual users");
             if sc.think_time_ms > 0.0 {
-                s.push_str(&format!(", {} ms think time", fmt::num(sc.think_time_ms)));
+                s.push_str(&format!(", {} ms think time", units::num(sc.think_time_ms)));
             }
             s
         })
@@ -710,8 +707,8 @@ fn load(d: &Summary) -> Option<String> {
     if let Some(p) = l.planned {
         load.push_str(&format!(
             "; {} arrivals planned, {} dropped",
-            fmt::int(p),
-            fmt::int(l.dropped.unwrap_or(0))
+            units::int(p),
+            units::int(l.dropped.unwrap_or(0))
         ));
     }
     if let Some(g) = &l.generator_lag {
@@ -736,8 +733,8 @@ fn instrument(d: &Summary) -> Vec<String> {
          served on loopback ({} responses, {} measured) read P50 {}, P95 {}, P99 {}: \
          latencies near these are the harness's own, not the server's.",
         c.shape,
-        fmt::bytes(c.response_bytes),
-        fmt::seconds(c.measured_s),
+        units::bytes(c.response_bytes),
+        units::seconds(c.measured_s),
         us(c.latency.p50_us),
         us(c.latency.p95_us),
         us(c.latency.p99_us),
@@ -745,7 +742,7 @@ fn instrument(d: &Summary) -> Vec<String> {
     if let Some(m) = c.max_rps {
         out.push(format!(
             "The highest rate the instrument sustained with these connections: {}.",
-            fmt::rps(m)
+            units::rps(m)
         ));
     }
     out
@@ -756,13 +753,13 @@ fn corpus(d: &Summary) -> Option<String> {
     let c = &d.corpus;
     let mut parts = Vec::new();
     if let Some(n) = c.files {
-        parts.push(format!("{} files", fmt::int(n)));
+        parts.push(format!("{} files", units::int(n)));
     }
     if let Some(n) = c.chunks {
-        parts.push(format!("{} chunks", fmt::int(n)));
+        parts.push(format!("{} chunks", units::int(n)));
     }
     if let Some(s) = c.ingest_s.or(c.ingest_wall_s) {
-        parts.push(format!("ingested in {}", fmt::seconds(s)));
+        parts.push(format!("ingested in {}", units::seconds(s)));
     }
     match (c.source.is_empty(), parts.is_empty()) {
         (false, true) => Some(c.source.clone()),

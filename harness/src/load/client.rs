@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 
-use crate::metrics::Status;
-use crate::prom::{self, CacheCounters};
+use crate::load::workload::RequestPlan;
+use crate::measure::prom::{self, CacheCounters};
+use crate::measure::recorder::Status;
 use crate::summary::{Backend, SkippedFile};
-use crate::workload::RequestPlan;
 
 /// Why a call to the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +20,7 @@ pub enum ClientError {
     Transport {
         /// What was being done.
         what: &'static str,
-        /// The URL.
         url: String,
-        /// Why.
         source: reqwest::Error,
     },
     /// The server answered with an error.
@@ -30,9 +28,7 @@ pub enum ClientError {
     Status {
         /// What was being done.
         what: &'static str,
-        /// The URL.
         url: String,
-        /// The status.
         status: u16,
         /// The body (truncated).
         body: String,
@@ -42,9 +38,7 @@ pub enum ClientError {
     Decode {
         /// What was being done.
         what: &'static str,
-        /// The URL.
         url: String,
-        /// Why.
         source: serde_json::Error,
         /// The body (truncated).
         body: String,
@@ -281,30 +275,37 @@ pub async fn send_plan(
     if plan.endpoint.authenticated() {
         req = req.header(AUTHORIZATION, format!("Bearer {token}"));
     }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let server_timing = resp
-                .headers()
-                .get("server-timing")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            match resp.bytes().await {
-                Ok(body) => Sent {
-                    status: Status::Http(status),
-                    server_timing,
-                    body_bytes: body.len(),
-                },
-                Err(e) => Sent {
-                    status: classify(&e),
-                    server_timing,
-                    body_bytes: 0,
-                },
-            }
+    read_response(req.send().await).await
+}
+
+/// Reads a response to its end: its status, `Server-Timing` and body size, or how it failed.
+/// Both the open loop (through [`send_plan`]) and goose's users (`load::closed`) read this way.
+pub async fn read_response(sent: Result<reqwest::Response, reqwest::Error>) -> Sent {
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => {
+            return Sent {
+                status: classify(&e),
+                server_timing: None,
+                body_bytes: 0,
+            };
         }
+    };
+    let status = resp.status().as_u16();
+    let server_timing = resp
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match resp.bytes().await {
+        Ok(body) => Sent {
+            status: Status::Http(status),
+            server_timing,
+            body_bytes: body.len(),
+        },
         Err(e) => Sent {
             status: classify(&e),
-            server_timing: None,
+            server_timing,
             body_bytes: 0,
         },
     }

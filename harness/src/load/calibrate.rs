@@ -21,12 +21,12 @@ use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use crate::client::Api;
+use crate::load::client::Api;
+use crate::load::workload::Workload;
 use crate::load::{self, LoadContext, LoadError};
-use crate::metrics::Recorder;
+use crate::measure::recorder::Recorder;
 use crate::scenario::{Arrival, LoadMode};
 use crate::summary::Calibration;
-use crate::workload::Workload;
 
 /// How long each part of a calibration runs.
 #[derive(Debug, Clone, Copy)]
@@ -196,7 +196,7 @@ pub async fn calibrate(
 }
 
 /// Bad-token requests are counted apart from `overall`; they are load all the same.
-fn bad_token_rps(r: &crate::metrics::Recorded, measured: Duration) -> f64 {
+fn bad_token_rps(r: &crate::measure::recorder::Recorded, measured: Duration) -> f64 {
     r.bad_token.requests as f64 / measured.as_secs_f64().max(1e-9)
 }
 

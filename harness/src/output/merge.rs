@@ -3,8 +3,8 @@
 //!
 //! Every latency figure comes from a histogram where the inputs carry one: the runs' HDR
 //! histograms are added and the statistics recomputed with the recorder's own functions
-//! ([`metrics::latency_stats`], [`metrics::histogram_stats`], [`metrics::percentile_points`],
-//! [`metrics::second_point`]), so a merged summary reads as if one recorder had seen every
+//! ([`recorder::latency_stats`], [`recorder::histogram_stats`], [`recorder::percentile_points`],
+//! [`recorder::second_point`]), so a merged summary reads as if one recorder had seen every
 //! request. Where an input lacks a histogram (a file from before they were written), counts,
 //! min, max, mean and standard deviation still merge exactly, percentiles become an upper
 //! bound (the largest of the runs': a mixture's quantile lies between its parts'), and a note
@@ -28,13 +28,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Utc};
 use hdrhistogram::Histogram;
 
-use crate::gpu::GpuTelemetry;
-use crate::metrics;
+use crate::measure::gpu::GpuTelemetry;
+use crate::measure::recorder;
 use crate::summary::{
     self, BadTokenStats, CacheStats, EndpointStats, LatencyStats, LoadStats, ProcessStats,
     Quantile, SecondPoint, Summary, SummaryError,
 };
-use crate::thresholds::{self, RuleError};
+use crate::verdict::rules::{self, RuleError};
 
 /// The file name of the JUnit report in the merged run's folder.
 pub const JUNIT_FILE: &str = "junit.xml";
@@ -103,7 +103,6 @@ pub enum MergeError {
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The cause.
         source: std::io::Error,
     },
 }
@@ -165,16 +164,17 @@ pub fn merge(runs: &[Summary]) -> Result<Summary, MergeError> {
         .rules
         .iter()
         .map(|r| {
-            thresholds::parse_rule(r).map_err(|source| MergeError::Rule {
+            rules::parse_rule(r).map_err(|source| MergeError::Rule {
                 rule: r.clone(),
                 source,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if runs
-        .iter()
-        .any(|r| r.thresholds.iter().any(|t| t.metric == "regression"))
-    {
+    if runs.iter().any(|r| {
+        r.thresholds
+            .iter()
+            .any(|t| t.metric == crate::verdict::REGRESSION_METRIC)
+    }) {
         notes.push(
             "the runs' regression gate is not re-applied here: compare the merged run with \
              `harness report MERGED BASELINE --max-regression PCT`",
@@ -195,9 +195,11 @@ pub fn write(merged: &Summary, dir: &Path) -> Result<PathBuf, MergeError> {
     let summary_path = dir.join(summary::SUMMARY_FILE);
     merged.write(&summary_path)?;
     let junit_path = dir.join(JUNIT_FILE);
-    std::fs::write(&junit_path, crate::junit::render(merged)).map_err(|source| MergeError::Io {
-        path: junit_path,
-        source,
+    std::fs::write(&junit_path, crate::output::junit::render(merged)).map_err(|source| {
+        MergeError::Io {
+            path: junit_path,
+            source,
+        }
     })?;
     Ok(summary_path)
 }
@@ -417,7 +419,7 @@ fn merge_provenance(out: &mut Summary, runs: &[Summary], notes: &mut Notes) {
         runs.iter()
             .filter_map(get)
             .min_by(|a, b| {
-                let code = |s: &str| thresholds::health_code(s).unwrap_or(-1.0);
+                let code = |s: &str| rules::health_code(s).unwrap_or(-1.0);
                 code(a).total_cmp(&code(b))
             })
             .cloned()
@@ -443,7 +445,7 @@ fn merge_histograms<'a>(
             }
             return Ok(None);
         };
-        let h = metrics::decode_histogram(text).ok_or_else(|| MergeError::Histogram {
+        let h = recorder::decode_histogram(text).ok_or_else(|| MergeError::Histogram {
             run: i + 1,
             what: what.to_string(),
         })?;
@@ -455,7 +457,7 @@ fn merge_histograms<'a>(
             })?,
         }
     }
-    Ok(Some(merged.unwrap_or_else(metrics::new_histogram)))
+    Ok(Some(merged.unwrap_or_else(recorder::new_histogram)))
 }
 
 /// Latency statistics merged without histograms: exact count, min, max, mean and standard
@@ -503,7 +505,7 @@ fn merge_latency(
         .iter()
         .map(|(i, p)| (*i, p.hdr_base64.as_deref(), p.count));
     match merge_histograms(hists, what)? {
-        Some(h) => Ok(metrics::histogram_stats(&h)),
+        Some(h) => Ok(recorder::histogram_stats(&h)),
         None => {
             notes.approximate(what);
             Ok(approximate_latency(
@@ -558,9 +560,9 @@ fn merge_endpoint(
         .map(|(i, p)| (*i, p.hdr_base64.as_deref(), p.requests));
     match merge_histograms(hists, scope)? {
         Some(h) => {
-            out.latency = metrics::latency_stats(&h);
-            out.percentiles = metrics::percentile_points(&h);
-            out.hdr_base64 = metrics::encode_histogram(&h);
+            out.latency = recorder::latency_stats(&h);
+            out.percentiles = recorder::percentile_points(&h);
+            out.hdr_base64 = recorder::encode_histogram(&h);
         }
         None => {
             notes.approximate(&format!("{scope} latency"));
@@ -671,7 +673,7 @@ fn merge_second(
         .iter()
         .map(|(i, p)| (*i, p.hdr_base64.as_deref(), p.requests));
     if let Some(h) = merge_histograms(hists, &what)? {
-        return Ok(metrics::second_point(t, &h, errors, by_endpoint));
+        return Ok(recorder::second_point(t, &h, errors, by_endpoint));
     }
     notes.approximate("the per-second series");
     let top = |get: fn(&SecondPoint) -> u64| parts.iter().map(|(_, p)| get(p)).max().unwrap_or(0);

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use crate::gpu::GpuTelemetry;
+use crate::measure::gpu::GpuTelemetry;
 use crate::summary::{CacheStats, EndpointStats, Summary};
 
 /// What a run without a GPU sampler shows: the "no NVIDIA GPU" box with this reason.

@@ -4,10 +4,15 @@
 //! failures it lists warnings about the instrument itself: a threshold it cannot resolve
 //! (tighter than twice its calibrated floor) and a generator that fell behind its schedule.
 
-use crate::report;
+pub mod better;
+pub mod regression;
+pub mod rules;
+
+pub use better::Better;
+
 use crate::summary::{Summary, ThresholdResult, Verdict};
-use crate::thresholds::{self, Metric, Rule};
-use crate::units::format_us;
+use crate::units;
+use rules::{Metric, Rule};
 
 /// A latency threshold is resolvable only when it is at least this many times the
 /// instrument's own figure for the same percentile.
@@ -25,7 +30,7 @@ pub fn decide(
     baseline: Option<&Summary>,
     max_regression_pct: Option<f64>,
 ) {
-    summary.thresholds = thresholds::evaluate(rules, summary);
+    summary.thresholds = rules::evaluate(rules, summary);
     let mut failures: Vec<String> = summary
         .thresholds
         .iter()
@@ -46,24 +51,56 @@ pub fn decide(
             ),
         );
     }
-    if let (Some(max), Some(base)) = (max_regression_pct, baseline) {
-        let result = regression(summary, base, max);
-        if !result.passed {
-            failures.push(format!(
-                "{}: {}",
-                result.rule,
-                result.message.as_deref().unwrap_or("regressed")
-            ));
-        }
-        summary.thresholds.push(result);
-    }
     summary.verdict = Verdict {
         passed: failures.is_empty(),
         exit_code: if failures.is_empty() { 0 } else { 1 },
         failures,
         warnings: instrument_warnings(rules, summary),
     };
+    if let (Some(max), Some(base)) = (max_regression_pct, baseline) {
+        gate(summary, base, max);
+    }
 }
+
+/// Applies the regression gate against `baseline`: its result replaces any earlier one in
+/// `summary.thresholds` (`harness report A B --max-regression` gates a finished run again), and
+/// a regression fails the verdict. Returns whether the gate passed.
+pub fn gate(summary: &mut Summary, baseline: &Summary, max: f64) -> bool {
+    let result = regression_gate(summary, baseline, max);
+    summary.thresholds.retain(|t| t.metric != REGRESSION_METRIC);
+    let passed = result.passed;
+    if !passed {
+        summary.verdict.failures.push(format!(
+            "{}: {}",
+            result.rule,
+            result.message.as_deref().unwrap_or("regressed")
+        ));
+        summary.verdict.passed = false;
+        summary.verdict.exit_code = 1;
+    }
+    summary.thresholds.push(result);
+    passed
+}
+
+/// The `metric` of the regression gate's threshold result.
+pub const REGRESSION_METRIC: &str = "regression";
+
+/// The regression gate's result in `summary`, when it ran, with its findings one per line.
+pub fn regression_result(summary: &Summary) -> Option<(&ThresholdResult, Vec<&str>)> {
+    let t = summary
+        .thresholds
+        .iter()
+        .find(|t| t.metric == REGRESSION_METRIC)?;
+    let findings = t
+        .message
+        .as_deref()
+        .map(|m| m.split(FINDING_SEPARATOR).collect())
+        .unwrap_or_default();
+    Some((t, findings))
+}
+
+/// Joins the gate's findings in its message; a finding's own text never contains it.
+const FINDING_SEPARATOR: &str = "; ";
 
 /// What the instrument cannot vouch for in this run.
 pub fn instrument_warnings(rules: &[Rule], summary: &Summary) -> Vec<String> {
@@ -80,9 +117,9 @@ pub fn instrument_warnings(rules: &[Rule], summary: &Summary) -> Vec<String> {
                      trivial endpoint with this load shape ({}); a limit needs to be at least \
                      {FLOOR_FACTOR}x that",
                     rule.text,
-                    format_us(rule.limit),
+                    units::us(rule.limit),
                     rule.metric_name,
-                    format_us(own),
+                    units::us(own),
                     floor.shape,
                 ));
             }
@@ -115,8 +152,8 @@ pub fn instrument_warnings(rules: &[Rule], summary: &Summary) -> Vec<String> {
             "the load generator fell behind its schedule: 1% of arrivals left more than {} \
              late (max {}) for reasons of its own, not the server's; that lateness is counted \
              in the latencies. Lower the rate or give the harness a machine of its own",
-            format_us(lag.p99_us as f64),
-            format_us(lag.max_us as f64),
+            units::us(lag.p99_us as f64),
+            units::us(lag.max_us as f64),
         ));
     }
     warnings
@@ -124,14 +161,14 @@ pub fn instrument_warnings(rules: &[Rule], summary: &Summary) -> Vec<String> {
 
 /// The regression gate as one threshold result: the worst regression of P95 or throughput
 /// (overall and per endpoint) against `max` percent.
-fn regression(summary: &Summary, baseline: &Summary, max: f64) -> ThresholdResult {
+fn regression_gate(summary: &Summary, baseline: &Summary, max: f64) -> ThresholdResult {
     let rule = format!("regression vs baseline <= {max}%");
-    let findings = report::check_regression(summary, baseline, max);
+    let findings = regression::check(summary, baseline, max);
     let worst = findings.iter().map(|f| f.worse_pct).fold(0.0, f64::max);
     let passed = findings.is_empty();
     ThresholdResult {
         rule,
-        metric: "regression".into(),
+        metric: REGRESSION_METRIC.into(),
         endpoint: None,
         op: "<=".into(),
         limit: max,
@@ -144,7 +181,7 @@ fn regression(summary: &Summary, baseline: &Summary, max: f64) -> ThresholdResul
                 .iter()
                 .map(|f| f.to_string())
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join(FINDING_SEPARATOR)
         }),
     }
 }
@@ -152,10 +189,10 @@ fn regression(summary: &Summary, baseline: &Summary, max: f64) -> ThresholdResul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::thresholds::parse_rule;
+    use crate::verdict::rules::parse_rule;
 
     fn recorded() -> Summary {
-        serde_json::from_str(include_str!("../tests/fixtures/summary-phase2.json"))
+        serde_json::from_str(include_str!("../../tests/fixtures/summary-phase2.json"))
             .expect("the recorded phase2 summary parses")
     }
 
@@ -208,7 +245,7 @@ mod tests {
     #[test]
     fn gpu_rules_fail_with_the_reason_when_there_is_no_gpu() {
         let mut s = recorded();
-        s.gpu = Some(crate::gpu::GpuTelemetry::unavailable("no driver"));
+        s.gpu = Some(crate::measure::gpu::GpuTelemetry::unavailable("no driver"));
         decide(
             &[parse_rule("gpu_util >= 60%").unwrap()],
             &mut s,
@@ -253,8 +290,8 @@ mod tests {
         assert_eq!(s.verdict.warnings.len(), 1, "{:?}", s.verdict.warnings);
         let w = &s.verdict.warnings[0];
         assert!(w.starts_with("search.p95 < 0.5ms"), "{w}");
-        assert!(w.contains("cannot resolve 500us"), "{w}");
-        assert!(w.contains("its own p95 is 300us"), "{w}");
+        assert!(w.contains("cannot resolve 500 µs"), "{w}");
+        assert!(w.contains("its own p95 is 300 µs"), "{w}");
     }
 
     #[test]

@@ -12,14 +12,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::report::compare::{Better, Outcome, judge};
-use crate::report::fmt;
+use crate::output::report::compare::{Outcome, judge};
 use crate::summary::{EndpointStats, Summary};
+use crate::units;
+use crate::verdict::Better;
 
 /// The page template, autoescaped (its name ends in `.html`).
-const COMPARE_TEMPLATE: &str = include_str!("../../reports/templates/compare.html");
+const COMPARE_TEMPLATE: &str = include_str!("../../../reports/templates/compare.html");
 /// The report's style sheet, shared so both pages look alike.
-const CSS_TEMPLATE: &str = include_str!("../../reports/templates/report.css");
+const CSS_TEMPLATE: &str = include_str!("../../../reports/templates/report.css");
 
 /// Why the comparison page could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,6 @@ pub enum CompareError {
     Io {
         /// The file or its folder.
         path: PathBuf,
-        /// The cause.
         source: std::io::Error,
     },
 }
@@ -125,7 +125,7 @@ pub fn compare(runs: &[Summary]) -> Comparison {
         "server cache",
         Better::Higher,
         runs.iter().map(hit_rate).collect(),
-        &fmt::share,
+        &units::share,
     ));
     rows.extend(row(
         "mean CPU",
@@ -134,7 +134,7 @@ pub fn compare(runs: &[Summary]) -> Comparison {
         runs.iter()
             .map(|s| s.server_process.as_ref().map(|p| p.cpu_mean_pct))
             .collect(),
-        &fmt::pct,
+        &units::pct,
     ));
     rows.extend(row(
         "peak RSS",
@@ -143,7 +143,7 @@ pub fn compare(runs: &[Summary]) -> Comparison {
         runs.iter()
             .map(|s| s.server_process.as_ref().map(|p| p.peak_rss_bytes as f64))
             .collect(),
-        &|b| fmt::bytes(b as u64),
+        &|b| units::bytes(b as u64),
     ));
     rows.extend(row(
         "mean GPU utilization",
@@ -152,7 +152,7 @@ pub fn compare(runs: &[Summary]) -> Comparison {
         runs.iter()
             .map(|s| s.gpu.as_ref().and_then(|g| g.mean_utilization_pct()))
             .collect(),
-        &fmt::pct,
+        &units::pct,
     ));
     Comparison {
         runs: heads(runs),
@@ -179,35 +179,35 @@ fn endpoint_rows<'a>(
             scope,
             Better::Lower,
             latency(|e| e.latency.p50_us),
-            &fmt::us,
+            &units::us,
         ),
         row(
             "P95",
             scope,
             Better::Lower,
             latency(|e| e.latency.p95_us),
-            &fmt::us,
+            &units::us,
         ),
         row(
             "P99",
             scope,
             Better::Lower,
             latency(|e| e.latency.p99_us),
-            &fmt::us,
+            &units::us,
         ),
         row(
             "throughput",
             scope,
             Better::Higher,
             values(&|e| Some(e.throughput_rps)),
-            &fmt::rps,
+            &units::rps,
         ),
         row(
             "error rate",
             scope,
             Better::Lower,
             values(&|e| (e.requests > 0).then_some(e.error_rate)),
-            &fmt::share,
+            &units::share,
         ),
     ];
     out.extend(rows.into_iter().flatten());
@@ -409,7 +409,7 @@ pub fn render_html(c: &Comparison) -> Result<String, CompareError> {
             .to_string(),
         comparison: c,
     };
-    crate::report::render_template(
+    crate::output::report::render_template(
         &[
             ("report.css", CSS_TEMPLATE),
             ("compare.html", COMPARE_TEMPLATE),

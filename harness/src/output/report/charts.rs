@@ -9,9 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{ReportError, figures, fmt};
-use crate::gpu::GpuSample;
+use super::{ReportError, figures};
+use crate::measure::gpu::GpuSample;
 use crate::summary::{EndpointStats, ProcessSample, SecondPoint, Summary};
+use crate::units;
 
 /// Chart size in SVG user units; the page scales it to its column width.
 const W: u32 = 960;
@@ -304,11 +305,11 @@ fn draw_lines(plot: LinePlot<'_>) -> Result<(String, Vec<LegendItem>), ReportErr
 }
 
 fn plain(x: &f64) -> String {
-    fmt::num(*x)
+    units::num(*x)
 }
 
 fn latency_tick(y: &f64) -> String {
-    fmt::us(*y)
+    units::us(*y)
 }
 
 /// (min, max) of an iterator of numbers; `None` when empty.
@@ -471,7 +472,7 @@ fn nines_label(x: &f64) -> String {
         };
     }
     let p = 100.0 * (1.0 - 10f64.powf(-x));
-    format!("{} %", fmt::num((p * 1000.0).round() / 1000.0))
+    format!("{} %", units::num((p * 1000.0).round() / 1000.0))
 }
 
 /// The percentile curve of each endpoint (HDR-histogram style), with the baseline's overall
@@ -885,7 +886,7 @@ mod tests {
     #[test]
     fn a_chart_is_one_svg_element_with_text() {
         let mut d: Summary =
-            serde_json::from_str(include_str!("../../tests/fixtures/summary-phase2.json"))
+            serde_json::from_str(include_str!("../../../tests/fixtures/summary-phase2.json"))
                 .expect("the recorded phase2 summary parses");
         d.measured_s = 30.0;
         d.series = (0..30)

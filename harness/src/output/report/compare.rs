@@ -3,20 +3,10 @@
 
 use serde::Serialize;
 
-use super::{figures, fmt};
+use super::figures;
 use crate::summary::{EndpointStats, Summary};
-
-/// Which direction of a metric is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Better {
-    /// Smaller is better (latency, errors, memory).
-    Lower,
-    /// Larger is better (throughput, cache hit rate).
-    Higher,
-    /// Shown side by side, not judged (e.g. GPU utilization, CPU use).
-    Neither,
-}
+use crate::units;
+use crate::verdict::Better;
 
 /// How the current run compares with the baseline on one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,11 +79,7 @@ pub fn judge(better: Better, base: f64, cur: f64) -> (Option<f64>, String, Outco
     if base == cur {
         return (Some(1.0), format_factor(1.0), outcome_of(better, 1.0));
     }
-    // Lower is better: baseline / current; otherwise current / baseline.
-    let (num, den) = match better {
-        Better::Lower => (base, cur),
-        Better::Higher | Better::Neither => (cur, base),
-    };
+    let (num, den) = better.factor_parts(base, cur);
     if num > 0.0 && den > 0.0 {
         let f = num / den;
         return (Some(f), format_factor(f), outcome_of(better, f));
@@ -144,7 +130,7 @@ fn latency_rows(
             Better::Lower,
             Some(get(b) as f64),
             Some(get(c) as f64),
-            &fmt::us,
+            &units::us,
         )
     };
     let mut rows = vec![lat("P50", |e| e.latency.p50_us)];
@@ -162,7 +148,7 @@ fn latency_rows(
         Better::Higher,
         Some(b.throughput_rps),
         Some(c.throughput_rps),
-        &fmt::rps,
+        &units::rps,
     ));
     rows.push(row(
         "error rate",
@@ -170,7 +156,7 @@ fn latency_rows(
         Better::Lower,
         figures::error_rate(b),
         figures::error_rate(c),
-        &fmt::share,
+        &units::share,
     ));
     out.extend(rows.into_iter().flatten());
 }
@@ -191,7 +177,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
         Better::Higher,
         figures::hit_rate(&baseline.cache),
         figures::hit_rate(&current.cache),
-        &fmt::share,
+        &units::share,
     ));
     for (name, c) in &current.endpoints {
         if let Some(b) = baseline.endpoints.get(name) {
@@ -206,7 +192,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
                 Better::Lower,
                 Some(b.p50_us as f64),
                 Some(s.p50_us as f64),
-                &fmt::us,
+                &units::us,
             ));
         }
     }
@@ -217,7 +203,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
         Better::Neither,
         bg.mean_utilization_pct(),
         cg.mean_utilization_pct(),
-        &fmt::pct,
+        &units::pct,
     ));
     out.extend(row(
         "peak GPU memory",
@@ -225,7 +211,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
         Better::Neither,
         bg.peak_memory_used_bytes().map(|b| b as f64),
         cg.peak_memory_used_bytes().map(|b| b as f64),
-        &|b| fmt::bytes(b as u64),
+        &|b| units::bytes(b as u64),
     ));
     fn process(s: &Summary) -> Option<&crate::summary::ProcessStats> {
         s.server_process.as_ref()
@@ -236,7 +222,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
         Better::Neither,
         process(baseline).map(|p| p.cpu_mean_pct),
         process(current).map(|p| p.cpu_mean_pct),
-        &fmt::pct,
+        &units::pct,
     ));
     out.extend(row(
         "peak RSS",
@@ -244,7 +230,7 @@ pub fn rows(current: &Summary, baseline: &Summary) -> Vec<CompareRow> {
         Better::Lower,
         process(baseline).map(|p| p.peak_rss_bytes as f64),
         process(current).map(|p| p.peak_rss_bytes as f64),
-        &|b| fmt::bytes(b as u64),
+        &|b| units::bytes(b as u64),
     ));
     out
 }

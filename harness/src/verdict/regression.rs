@@ -3,13 +3,14 @@
 //!
 //! Compared: the whole run (`overall`), and every endpoint present in both
 //! runs with at least [`MIN_REQUESTS`] requests in each (fewer gives percentiles too noisy to gate
-//! on). P95 regresses when `current > baseline * (1 + max/100)`; throughput when
-//! `current < baseline * (1 - max/100)`.
+//! on). A metric regresses when it is more than `max` percent worse than the baseline's, in
+//! the direction [`Better`] gives it.
 
 use serde::{Deserialize, Serialize};
 
-use super::ReportError;
+use super::Better;
 use crate::summary::{EndpointStats, Summary};
+use crate::units;
 
 /// Endpoints with fewer requests than this in either run are not gated.
 pub const MIN_REQUESTS: u64 = 100;
@@ -24,6 +25,15 @@ pub enum RegressionMetric {
     Throughput,
 }
 
+impl RegressionMetric {
+    fn better(self) -> Better {
+        match self {
+            RegressionMetric::P95 => Better::Lower,
+            RegressionMetric::Throughput => Better::Higher,
+        }
+    }
+}
+
 impl std::fmt::Display for RegressionMetric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -36,7 +46,6 @@ impl std::fmt::Display for RegressionMetric {
 /// One metric that got worse than the allowed margin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegressionFinding {
-    /// The metric.
     pub metric: RegressionMetric,
     /// `overall` or an endpoint name.
     pub scope: String,
@@ -53,29 +62,31 @@ pub struct RegressionFinding {
 impl std::fmt::Display for RegressionFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (b, c) = match self.metric {
-            RegressionMetric::P95 => (super::fmt::us(self.baseline), super::fmt::us(self.current)),
-            RegressionMetric::Throughput => (
-                super::fmt::rps(self.baseline),
-                super::fmt::rps(self.current),
-            ),
+            RegressionMetric::P95 => (units::us(self.baseline), units::us(self.current)),
+            RegressionMetric::Throughput => (units::rps(self.baseline), units::rps(self.current)),
         };
         write!(
             f,
-            "{} of {} regressed {:.1} % (baseline {b}, now {c}; allowed {} %)",
+            "{} of {} regressed {:.1} % (baseline {b}, now {c}, allowed {} %)",
             self.metric,
             self.scope,
             self.worse_pct,
-            super::fmt::num(self.limit_pct)
+            units::num(self.limit_pct)
         )
     }
 }
 
+/// A `--max-regression` value that is not a percentage.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid regression limit {0:?}: expected a percentage such as 10%")]
+pub struct BadPercent(pub String);
+
 /// Parse a `--max-regression` value: `10%`, `10 %` or `10` (all mean ten percent).
-pub fn parse_percent(s: &str) -> Result<f64, ReportError> {
+pub fn parse_percent(s: &str) -> Result<f64, BadPercent> {
     let t = s.trim().trim_end_matches('%').trim();
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=1000.0).contains(&v) => Ok(v),
-        _ => Err(ReportError::BadPercent(s.to_string())),
+        _ => Err(BadPercent(s.to_string())),
     }
 }
 
@@ -110,16 +121,7 @@ fn p95(
     max: f64,
 ) {
     let (b, c) = (b.latency.p95_us as f64, c.latency.p95_us as f64);
-    if b > 0.0 && c > b * (1.0 + max / 100.0) {
-        out.push(RegressionFinding {
-            metric: RegressionMetric::P95,
-            scope: scope.into(),
-            baseline: b,
-            current: c,
-            worse_pct: (c / b - 1.0) * 100.0,
-            limit_pct: max,
-        });
-    }
+    gate(out, RegressionMetric::P95, scope, b, c, max);
 }
 
 fn throughput(
@@ -129,14 +131,34 @@ fn throughput(
     c: &EndpointStats,
     max: f64,
 ) {
-    let (b, c) = (b.throughput_rps, c.throughput_rps);
-    if b > 0.0 && c < b * (1.0 - max / 100.0) {
+    gate(
+        out,
+        RegressionMetric::Throughput,
+        scope,
+        b.throughput_rps,
+        c.throughput_rps,
+        max,
+    );
+}
+
+/// Records a finding when `metric` got more than `max` percent worse.
+fn gate(
+    out: &mut Vec<RegressionFinding>,
+    metric: RegressionMetric,
+    scope: &str,
+    baseline: f64,
+    current: f64,
+    max: f64,
+) {
+    if let Some(worse_pct) = metric.better().worse_pct(baseline, current)
+        && worse_pct > max
+    {
         out.push(RegressionFinding {
-            metric: RegressionMetric::Throughput,
+            metric,
             scope: scope.into(),
-            baseline: b,
-            current: c,
-            worse_pct: (1.0 - c / b) * 100.0,
+            baseline,
+            current,
+            worse_pct,
             limit_pct: max,
         });
     }

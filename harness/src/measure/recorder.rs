@@ -1,5 +1,5 @@
 //! The recorder both load generators feed: per-endpoint HDR histograms in microseconds,
-//! errors by status, a per-second series, the `Server-Timing` stage breakdown and the
+//! errors by status, a per-second series, the stage breakdown ([`super::server_timing`]) and the
 //! bad-token requests apart. It also serves the live progress line.
 //!
 //! Requests are attributed to the measured window by the time they *started* (for the open
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
+use super::server_timing::{CacheMark, parse_server_timing};
+use crate::load::workload::Endpoint;
 use crate::summary::{BadTokenStats, EndpointStats, LatencyStats, Quantile, SecondPoint};
-use crate::workload::Endpoint;
 
 /// Highest latency tracked: 60 s in microseconds.
 pub const MAX_US: u64 = 60_000_000;
@@ -57,63 +58,6 @@ impl Status {
     fn is_success(self) -> bool {
         matches!(self, Status::Http(200..=299))
     }
-}
-
-/// Whether the server answered from its cache, per `Server-Timing: cache;desc=...`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheMark {
-    /// `desc="hit"`.
-    Hit,
-    /// `desc="miss"`.
-    Miss,
-}
-
-/// A parsed `Server-Timing` header.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServerTiming {
-    /// `(stage, duration in microseconds)`.
-    pub stages: Vec<(String, u64)>,
-    /// The cache entry's description.
-    pub cache: Option<CacheMark>,
-}
-
-/// Parses `cache;desc="hit";dur=0.012, embed;dur=2.301, total;dur=2.900` (durations in ms).
-pub fn parse_server_timing(header: &str) -> ServerTiming {
-    let mut out = ServerTiming::default();
-    for metric in header.split(',') {
-        let mut parts = metric.split(';').map(str::trim);
-        let Some(name) = parts.next().filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let mut dur = None;
-        let mut desc = None;
-        for param in parts {
-            let Some((k, v)) = param.split_once('=') else {
-                continue;
-            };
-            let v = v.trim().trim_matches('"');
-            match k.trim() {
-                "dur" => dur = v.parse::<f64>().ok(),
-                "desc" => desc = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        if name == "cache" {
-            out.cache = match desc.as_deref() {
-                Some("hit") => Some(CacheMark::Hit),
-                Some("miss") => Some(CacheMark::Miss),
-                _ => out.cache,
-            };
-        }
-        if let Some(ms) = dur
-            && ms.is_finite()
-            && ms >= 0.0
-        {
-            out.stages
-                .push((name.to_string(), (ms * 1000.0).round() as u64));
-        }
-    }
-    out
 }
 
 /// One completed request, as a generator reports it.
@@ -623,28 +567,6 @@ pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_server_timing() {
-        let t = parse_server_timing(
-            r#"cache;desc="hit";dur=0.012, embed;dur=2.301, search;dur=0.410, total;dur=2.900"#,
-        );
-        assert_eq!(t.cache, Some(CacheMark::Hit));
-        assert_eq!(
-            t.stages,
-            vec![
-                ("cache".to_string(), 12),
-                ("embed".to_string(), 2301),
-                ("search".to_string(), 410),
-                ("total".to_string(), 2900)
-            ]
-        );
-        assert_eq!(parse_server_timing("").stages.len(), 0);
-        assert_eq!(
-            parse_server_timing(r#"cache;desc="miss""#).cache,
-            Some(CacheMark::Miss)
-        );
-    }
 
     #[test]
     fn window_and_bad_tokens() {

@@ -3,7 +3,6 @@
 //!
 //! - [`write_report`]: what the run path calls after writing `summary.json`.
 //! - [`render_cli`]: `harness report A [B]` (render run A, or compare run A with baseline B).
-//! - [`regression::check`]: the `--max-regression` gate.
 //! - [`baseline::find_latest`]: the default baseline (the latest phase1 run under `reports/out/`).
 //!
 //! The report renders the typed [`Summary`] (read with [`Summary::read`], so a file of another
@@ -15,15 +14,12 @@ pub mod baseline;
 pub mod charts;
 pub mod compare;
 pub mod figures;
-pub mod fmt;
-pub mod regression;
 mod render;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::summary::SUMMARY_FILE;
 use crate::summary::{Summary, SummaryError};
-pub use regression::{RegressionFinding, check as check_regression};
 pub use render::{ReportOptions, render_html};
 
 /// The file name of a run's report.
@@ -35,9 +31,7 @@ pub enum ReportError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
-        /// The file.
         path: PathBuf,
-        /// The cause.
         source: std::io::Error,
     },
     /// A summary file could not be read: unreadable, not a summary, or another schema version.
@@ -52,9 +46,6 @@ pub enum ReportError {
     /// Drawing a chart failed.
     #[error("report chart: {0}")]
     Chart(String),
-    /// A `--max-regression` value that is not a percentage.
-    #[error("invalid regression limit {0:?}: expected a percentage such as 10%")]
-    BadPercent(String),
 }
 
 /// Read a run's summary: `path` is a run folder (holding `summary.json`) or a summary file.
@@ -116,7 +107,7 @@ pub fn render_cli(a: &Path, b: Option<&Path>, out: Option<&Path>) -> anyhow::Res
     render_cli_with(a, b, out, &ReportOptions::default())
 }
 
-/// [`render_cli`] with options (e.g. `--max-regression`).
+/// [`render_cli`] with options.
 pub fn render_cli_with(
     a: &Path,
     b: Option<&Path>,
@@ -125,7 +116,24 @@ pub fn render_cli_with(
 ) -> anyhow::Result<PathBuf> {
     let (a_file, current) = load_summary(a)?;
     let base = b.map(load_summary).transpose()?;
-    let html = render_html(&current, base.as_ref().map(|(_, d)| d), options)?;
+    write_cli_report(
+        &a_file,
+        &current,
+        base.as_ref().map(|(_, d)| d),
+        out,
+        options,
+    )
+}
+
+/// Writes the report of `current` (read from `a_file`) where [`render_cli`] says.
+pub fn write_cli_report(
+    a_file: &Path,
+    current: &Summary,
+    base: Option<&Summary>,
+    out: Option<&Path>,
+    options: &ReportOptions,
+) -> anyhow::Result<PathBuf> {
+    let html = render_html(current, base, options)?;
     let path = match out {
         Some(o)
             if o.extension()
@@ -136,9 +144,9 @@ pub fn render_cli_with(
         Some(o) => o.join(REPORT_FILE),
         None => {
             let dir = a_file.parent().unwrap_or(Path::new("."));
-            match &base {
+            match base {
                 None => dir.join(REPORT_FILE),
-                Some((_, d)) => dir.join(format!("report-vs-{}.html", file_safe(&d.scenario.name))),
+                Some(d) => dir.join(format!("report-vs-{}.html", file_safe(&d.scenario.name))),
             }
         }
     };

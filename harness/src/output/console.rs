@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::metrics::Recorder;
+use crate::measure::recorder::Recorder;
 use crate::summary::{EndpointStats, Summary};
-use crate::units::{format_bytes, format_duration, format_us};
+use crate::units::{self, format_duration};
 
 /// Prints one step line to stderr.
 pub fn step(msg: impl AsRef<str>) {
@@ -90,7 +90,7 @@ impl LiveProgress {
                     format_duration(Duration::from_secs(done.as_secs())),
                     format_duration(total),
                     rate,
-                    format_us(live.p95_us as f64),
+                    units::us(live.p95_us as f64),
                     live.requests,
                     live.errors
                 );
@@ -121,11 +121,11 @@ fn endpoint_row(name: &str, e: &EndpointStats) -> String {
         e.requests,
         e.errors,
         e.throughput_rps,
-        format_us(l.p50_us as f64),
-        format_us(l.p90_us as f64),
-        format_us(l.p95_us as f64),
-        format_us(l.p99_us as f64),
-        format_us(l.max_us as f64),
+        units::us(l.p50_us as f64),
+        units::us(l.p90_us as f64),
+        units::us(l.p95_us as f64),
+        units::us(l.p99_us as f64),
+        units::us(l.max_us as f64),
     )
 }
 
@@ -137,7 +137,20 @@ fn dotted(label: &str) -> String {
 
 /// The end-of-run table, k6 style.
 pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
-    let mut out = Vec::new();
+    let mut out = vec![String::new()];
+    run_lines(s, &mut out);
+    out.push(String::new());
+    endpoint_table(s, &mut out);
+    out.push(String::new());
+    fact_lines(s, &mut out);
+    verdict_lines(s, &mut out);
+    out.push(format!("  results: {}", run_dir.display()));
+    out.push(String::new());
+    out.join("\n")
+}
+
+/// What ran where: scenario, server, corpus, machine.
+fn run_lines(s: &Summary, out: &mut Vec<String>) {
     let sc = &s.scenario;
     let shape = match sc.mode.as_str() {
         "closed" => format!("{} VUs", sc.vus.unwrap_or(0)),
@@ -148,7 +161,6 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             sc.max_in_flight.unwrap_or(0)
         ),
     };
-    out.push(String::new());
     out.push(format!(
         "{} {} on {} stack, {} loop, {} for {} after {} warm-up",
         dotted("scenario"),
@@ -203,9 +215,12 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
         dotted("machine"),
         s.machine.cpu_model,
         s.machine.cpu_cores,
-        format_bytes(s.machine.memory_bytes)
+        units::bytes(s.machine.memory_bytes)
     ));
-    out.push(String::new());
+}
+
+/// Requests, errors, rate and latency per endpoint (cached and uncached apart), then all.
+fn endpoint_table(s: &Summary, out: &mut Vec<String>) {
     out.push(format!(
         "  {:<10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "endpoint", "requests", "errors", "req/s", "p50", "p90", "p95", "p99", "max"
@@ -221,11 +236,11 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
                     l.count,
                     "",
                     "",
-                    format_us(l.p50_us as f64),
-                    format_us(l.p90_us as f64),
-                    format_us(l.p95_us as f64),
-                    format_us(l.p99_us as f64),
-                    format_us(l.max_us as f64),
+                    units::us(l.p50_us as f64),
+                    units::us(l.p90_us as f64),
+                    units::us(l.p95_us as f64),
+                    units::us(l.p99_us as f64),
+                    units::us(l.max_us as f64),
                 ));
             }
         }
@@ -240,7 +255,11 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             .collect();
         out.push(format!("  errors by status: {}", errs.join(", ")));
     }
-    out.push(String::new());
+}
+
+/// The rest of what was measured: bad tokens, cache, stages, server process, GPU, the open
+/// loop's schedule, the instrument's floor and the notes.
+fn fact_lines(s: &Summary, out: &mut Vec<String>) {
     if s.bad_token.requests > 0 {
         let unexpected: u64 = s.bad_token.unexpected.values().sum();
         out.push(format!(
@@ -251,7 +270,79 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             unexpected
         ));
     }
-    let cache = match s.cache.hit_rate {
+    out.push(format!("{} {}", dotted("cache hit rate"), cache_line(s)));
+    if !s.stages.is_empty() {
+        let stages: Vec<String> = s
+            .stages
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k} p50 {} p95 {}",
+                    units::us(v.p50_us as f64),
+                    units::us(v.p95_us as f64)
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{} {}",
+            dotted("server stages"),
+            stages.join(" | ")
+        ));
+    }
+    if let Some(p) = &s.server_process {
+        out.push(format!(
+            "{} CPU mean {:.0}% max {:.0}% (of one core), peak RSS {}",
+            dotted("server process"),
+            p.cpu_mean_pct,
+            p.cpu_max_pct,
+            units::bytes(p.peak_rss_bytes)
+        ));
+    }
+    if let Some(g) = &s.gpu {
+        out.push(format!("{} {}", dotted("gpu"), g.describe()));
+    }
+    if let (Some(planned), Some(dropped)) = (s.load.planned, s.load.dropped) {
+        out.push(format!(
+            "{} {planned} arrivals planned, {dropped} dropped{}",
+            dotted("open loop"),
+            s.load
+                .schedule_lag
+                .as_ref()
+                .map(|l| format!(
+                    ", send lag p99 {} max {}",
+                    units::us(l.p99_us as f64),
+                    units::us(l.max_us as f64)
+                ))
+                .unwrap_or_default()
+                + &s.load
+                    .generator_lag
+                    .as_ref()
+                    .map(|l| format!(" (the generator's own p99 {})", units::us(l.p99_us as f64)))
+                    .unwrap_or_default()
+        ));
+    }
+    if let Some(c) = &s.calibration {
+        out.push(format!(
+            "{} p50 {} p95 {} p99 {} against a trivial endpoint ({}, {} B), sustains {}",
+            dotted("instrument floor"),
+            units::us(c.latency.p50_us as f64),
+            units::us(c.latency.p95_us as f64),
+            units::us(c.latency.p99_us as f64),
+            c.shape,
+            c.response_bytes,
+            c.max_rps
+                .map(|r| format!("{r:.0} req/s"))
+                .unwrap_or_else(|| "n/a".into())
+        ));
+    }
+    for note in &s.notes {
+        out.push(format!("  note: {note}"));
+    }
+}
+
+/// The cache hit rate over the window, from `/metrics`, else what `Server-Timing` saw.
+fn cache_line(s: &Summary) -> String {
+    match s.cache.hit_rate {
         Some(r) => {
             let routes: Vec<String> = s
                 .cache
@@ -275,75 +366,11 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             "n/a ({}; Server-Timing saw {} hits, {} misses)",
             s.cache.source, s.cache.responses_hit, s.cache.responses_miss
         ),
-    };
-    out.push(format!("{} {cache}", dotted("cache hit rate")));
-    if !s.stages.is_empty() {
-        let stages: Vec<String> = s
-            .stages
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k} p50 {} p95 {}",
-                    format_us(v.p50_us as f64),
-                    format_us(v.p95_us as f64)
-                )
-            })
-            .collect();
-        out.push(format!(
-            "{} {}",
-            dotted("server stages"),
-            stages.join(" | ")
-        ));
     }
-    if let Some(p) = &s.server_process {
-        out.push(format!(
-            "{} CPU mean {:.0}% max {:.0}% (of one core), peak RSS {}",
-            dotted("server process"),
-            p.cpu_mean_pct,
-            p.cpu_max_pct,
-            format_bytes(p.peak_rss_bytes)
-        ));
-    }
-    if let Some(g) = &s.gpu {
-        out.push(format!("{} {}", dotted("gpu"), g.describe()));
-    }
-    if let (Some(planned), Some(dropped)) = (s.load.planned, s.load.dropped) {
-        out.push(format!(
-            "{} {planned} arrivals planned, {dropped} dropped{}",
-            dotted("open loop"),
-            s.load
-                .schedule_lag
-                .as_ref()
-                .map(|l| format!(
-                    ", send lag p99 {} max {}",
-                    format_us(l.p99_us as f64),
-                    format_us(l.max_us as f64)
-                ))
-                .unwrap_or_default()
-                + &s.load
-                    .generator_lag
-                    .as_ref()
-                    .map(|l| format!(" (the generator's own p99 {})", format_us(l.p99_us as f64)))
-                    .unwrap_or_default()
-        ));
-    }
-    if let Some(c) = &s.calibration {
-        out.push(format!(
-            "{} p50 {} p95 {} p99 {} against a trivial endpoint ({}, {} B), sustains {}",
-            dotted("instrument floor"),
-            format_us(c.latency.p50_us as f64),
-            format_us(c.latency.p95_us as f64),
-            format_us(c.latency.p99_us as f64),
-            c.shape,
-            c.response_bytes,
-            c.max_rps
-                .map(|r| format!("{r:.0} req/s"))
-                .unwrap_or_else(|| "n/a".into())
-        ));
-    }
-    for note in &s.notes {
-        out.push(format!("  note: {note}"));
-    }
+}
+
+/// The thresholds, the instrument's warnings and the verdict.
+fn verdict_lines(s: &Summary, out: &mut Vec<String>) {
     if !s.thresholds.is_empty() {
         out.push(String::new());
         out.push("  thresholds".into());
@@ -384,9 +411,6 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
             }
         )
     });
-    out.push(format!("  results: {}", run_dir.display()));
-    out.push(String::new());
-    out.join("\n")
 }
 
 /// `harness calibrate`'s output: the instrument's floor for one load shape.
@@ -403,11 +427,11 @@ pub fn render_calibration(c: &crate::summary::Calibration) -> String {
         format!(
             "{} p50 {} p90 {} p95 {} p99 {} max {} ({} requests)",
             dotted("latency"),
-            format_us(l.p50_us as f64),
-            format_us(l.p90_us as f64),
-            format_us(l.p95_us as f64),
-            format_us(l.p99_us as f64),
-            format_us(l.max_us as f64),
+            units::us(l.p50_us as f64),
+            units::us(l.p90_us as f64),
+            units::us(l.p95_us as f64),
+            units::us(l.p99_us as f64),
+            units::us(l.max_us as f64),
             l.count
         ),
         format!("{} {:.1} req/s", dotted("throughput"), c.throughput_rps),
@@ -416,9 +440,9 @@ pub fn render_calibration(c: &crate::summary::Calibration) -> String {
         out.push(format!(
             "{} p50 {} p99 {} max {}",
             dotted("generator lag"),
-            format_us(g.p50_us as f64),
-            format_us(g.p99_us as f64),
-            format_us(g.max_us as f64)
+            units::us(g.p50_us as f64),
+            units::us(g.p99_us as f64),
+            units::us(g.max_us as f64)
         ));
     }
     if let Some(m) = c.max_rps {
