@@ -453,13 +453,8 @@ fn observe(summary: &Summary, rule: &Rule) -> Result<f64, String> {
             .ok_or_else(|| "/health did not answer with a status".into()),
         Metric::GpuUtil => match &summary.gpu {
             None => Err("the GPU was not sampled in this run".into()),
-            Some(gpu) if !gpu.available => Err(format!(
-                "no NVIDIA GPU detected{}",
-                gpu.reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            )),
+            // The sampler's reason already starts with "no NVIDIA GPU detected".
+            Some(gpu) if !gpu.available => Err(gpu.describe()),
             Some(gpu) => gpu
                 .mean_utilization_pct()
                 .ok_or_else(|| "no GPU samples were taken".into()),
