@@ -6,8 +6,9 @@
 //! folders follow it; [`run`] calls one stage after the other and [`cli`] is the command line.
 //!
 //! - [`scenario`]: the scenario file, parsed and resolved into a [`scenario::Scenario`].
-//! - [`stack`], [`corpus`], [`auth`]: the server brought up (a child process, or one somebody
-//!   else started), the corpus ingested, and the tokens the load sends.
+//! - [`stack`], [`auth`]: the server brought up (a child process, or one somebody else
+//!   started), the corpus located and ingested ([`stack::corpus`]), and the tokens the load
+//!   sends.
 //! - [`load`]: the requests ([`load::workload`], [`load::client`]), driven closed-loop with
 //!   goose ([`load::closed`]) or open-loop ([`load::open`]); [`load::calibrate`] measures the
 //!   instrument's own floor with the same load shape.
@@ -23,7 +24,6 @@
 
 pub mod auth;
 pub mod cli;
-pub mod corpus;
 pub mod load;
 pub mod measure;
 pub mod output;

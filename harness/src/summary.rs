@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::measure::gpu::GpuTelemetry;
+use crate::scenario::{Arrival, Loop, Stack};
 
 /// The version of this schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -151,16 +152,15 @@ pub struct ScenarioInfo {
     /// The scenario file.
     pub file: String,
     pub description: Option<String>,
-    /// `embedded` or `external`.
-    pub stack: String,
-    /// `closed` (virtual users) or `open` (arrival rate).
-    pub mode: String,
+    pub stack: Stack,
+    /// Closed (virtual users) or open (arrival rate).
+    pub mode: Loop,
     /// Closed loop: virtual users.
     pub vus: Option<u32>,
     /// Open loop: requests per second.
     pub rate_per_s: Option<f64>,
-    /// Open loop: `constant` or `poisson`.
-    pub arrival: Option<String>,
+    /// Open loop only.
+    pub arrival: Option<Arrival>,
     /// Open loop: the cap on requests in flight.
     pub max_in_flight: Option<u32>,
     /// Measured duration in seconds (as asked for).
@@ -205,22 +205,51 @@ pub struct Machine {
 /// The server under test.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackInfo {
-    /// `embedded` or `external`.
-    pub kind: String,
+    pub kind: Stack,
     /// The base URL the load went to.
     pub base_url: String,
     /// Server version from `/health`.
     pub server_version: Option<String>,
-    /// `/health` status right before the load: `green`, `yellow` or `red`.
-    pub health_before: Option<String>,
+    /// `/health` status right before the load.
+    pub health_before: Option<HealthStatus>,
     /// `/health` status right after the load.
-    pub health_after: Option<String>,
+    pub health_after: Option<HealthStatus>,
     /// Backends from `/health` (`embedder`, `store`, `generator`).
     pub backends: BTreeMap<String, Backend>,
     /// Seconds from spawning the server to its "listening" line (embedded stack).
     pub startup_s: Option<f64>,
     /// The server's log file, relative to the run folder (embedded stack).
     pub server_log: Option<String>,
+}
+
+/// `/health`'s status. The order is the health rule's scale: red < yellow < green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// A backend is down.
+    Red,
+    /// Serving, but the collection is empty.
+    Yellow,
+    /// Serving with data.
+    Green,
+}
+
+impl HealthStatus {
+    /// `green`, `yellow` or `red`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthStatus::Red => "red",
+            HealthStatus::Yellow => "yellow",
+            HealthStatus::Green => "green",
+        }
+    }
+
+    /// The status named `name`, if any.
+    pub fn parse(name: &str) -> Option<HealthStatus> {
+        [HealthStatus::Red, HealthStatus::Yellow, HealthStatus::Green]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
 }
 
 /// One backend as `/health` reports it.
@@ -430,10 +459,9 @@ pub struct ProcessSample {
 }
 
 /// What the load generator did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadStats {
-    /// `closed` or `open`.
-    pub mode: String,
+    pub mode: Loop,
     /// The generator: `goose 0.19` or `open-loop scheduler`.
     pub generator: String,
     /// Requests sent during warm-up (not measured).

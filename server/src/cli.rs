@@ -42,7 +42,12 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               allowed_roots = []               folders POST /v1/ingest may read (empty: none;
                                                env: one path or a TOML array)
               max_file_bytes = 4194304, max_files = 20000   413 beyond (HTTP only)
-TOKENS: HS256 with `exp`; POST /v1/ingest also needs `\"scope\": \"ingest\"` (space-separated).";
+TOKENS: HS256 with `exp`; POST /v1/ingest and DELETE /v1/sources/{name} also need
+  `\"scope\": \"ingest\"` (space-separated).
+SOURCES: every ingestion belongs to a named source (one documentation set; default: the
+  folder's name; `source` in POST /v1/ingest, `ingest --source NAME`): re-ingesting a source
+  replaces only its own stale passages. GET /v1/sources lists them; search and query take an
+  optional `source` filter.";
 
 /// ragbench's reference RAG server: markdown docs in, answers with sources out.
 #[derive(Debug, Parser)]
@@ -79,6 +84,10 @@ pub enum Command {
     Ingest {
         /// The folder.
         dir: PathBuf,
+        /// The source (documentation set) to ingest it as: 1-64 letters, digits, `-_.`.
+        /// Default: the folder's name. Stale passages are removed only within this source.
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Fetch and verify every model and corpus asset, and print where they are.
     Assets,
@@ -107,7 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             runtime()?.block_on(serve(cfg, exit_on_stdin_close))
         }
-        Command::Ingest { dir } => runtime()?.block_on(ingest(cfg, dir)),
+        Command::Ingest { dir, source } => runtime()?.block_on(ingest(cfg, dir, source)),
         Command::Assets => {
             let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
             for (what, path) in assets.fetch_all()? {
@@ -217,26 +226,32 @@ async fn shutdown_signal(exit_on_stdin_close: bool) {
     }
 }
 
-async fn ingest(cfg: Config, dir: PathBuf) -> anyhow::Result<()> {
+async fn ingest(cfg: Config, dir: PathBuf, source: Option<String>) -> anyhow::Result<()> {
+    // A bad name is refused before the model loads.
+    if let Some(name) = &source {
+        crate::ingest::validate_source(name)?;
+    }
     let pipeline = Pipeline::load(&cfg, &cfg.server.data_dir)?;
     let summary = pipeline
         .ingestor
         .ingest_dir(
             &dir,
+            source.as_deref(),
             std::io::stderr().is_terminal(),
             crate::ingest::IngestLimits::default(),
         )
         .await?;
     println!(
         "ingested {} files, {} chunks in {:.1} s ({:.1} chunks/s); {} stale removed; \
-         {} vectors in the collection; {} skipped",
+         {} vectors in the collection; {} skipped; source {:?}",
         summary.files,
         summary.chunks,
         summary.seconds,
         summary.chunks_per_sec,
         summary.deleted,
         summary.vectors,
-        summary.skipped.len()
+        summary.skipped.len(),
+        summary.source
     );
     for s in &summary.skipped {
         println!("  skipped {}: {}", s.path, s.reason);

@@ -35,6 +35,21 @@ fn ingest_skips_bad_files_and_the_store_survives_a_restart() {
     );
     assert!(stdout.contains("ingested 1 files, 2 chunks"), "{stdout}");
     assert!(stdout.contains("skipped latin1.md: not UTF-8"), "{stdout}");
+    // The folder's name is the default source.
+    assert!(stdout.contains("source \"ragbench-it-mixed-"), "{stdout}");
+    let bad_source = Command::new(env!("CARGO_BIN_EXE_ragbench-server"))
+        .arg("ingest")
+        .arg(&corpus)
+        .args(["--source", "no spaces please", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad_source.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_source.stderr).contains("source name \"no spaces please\""),
+        "{}",
+        String::from_utf8_lossy(&bad_source.stderr)
+    );
 
     let missing = Command::new(env!("CARGO_BIN_EXE_ragbench-server"))
         .args(["ingest", "/nonexistent/folder", "--data-dir"])

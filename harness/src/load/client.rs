@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::load::workload::RequestPlan;
 use crate::measure::prom::{self, CacheCounters};
 use crate::measure::recorder::Status;
-use crate::summary::{Backend, SkippedFile};
+use crate::summary::{Backend, HealthStatus, SkippedFile};
 
 /// Why a call to the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +49,7 @@ pub enum ClientError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `green`, `yellow` or `red`.
-    pub status: String,
+    pub status: HealthStatus,
     /// Whether the collection exists.
     #[serde(default)]
     pub collection_exists: Option<bool>,
@@ -169,7 +168,7 @@ impl Api {
         loop {
             let last = self.health().await;
             match &last {
-                Ok(h) if h.status == "green" => return last,
+                Ok(h) if h.status == HealthStatus::Green => return last,
                 _ if Instant::now() >= deadline => return last,
                 _ => tokio::time::sleep(Duration::from_millis(250)).await,
             }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::measure::recorder::Recorder;
-use crate::summary::{EndpointStats, Summary};
+use crate::scenario::{Arrival, Loop};
+use crate::summary::{EndpointStats, HealthStatus, Summary};
 use crate::units::{self, format_duration};
 
 /// Prints one step line to stderr.
@@ -152,12 +153,12 @@ pub fn render_table(s: &Summary, run_dir: &std::path::Path) -> String {
 /// What ran where: scenario, server, corpus, machine.
 fn run_lines(s: &Summary, out: &mut Vec<String>) {
     let sc = &s.scenario;
-    let shape = match sc.mode.as_str() {
-        "closed" => format!("{} VUs", sc.vus.unwrap_or(0)),
-        _ => format!(
+    let shape = match sc.mode {
+        Loop::Closed => format!("{} VUs", sc.vus.unwrap_or(0)),
+        Loop::Open => format!(
             "{:.0} req/s {} (max {} in flight)",
             sc.rate_per_s.unwrap_or(0.0),
-            sc.arrival.as_deref().unwrap_or("constant"),
+            sc.arrival.unwrap_or(Arrival::Constant).name(),
             sc.max_in_flight.unwrap_or(0)
         ),
     };
@@ -165,8 +166,8 @@ fn run_lines(s: &Summary, out: &mut Vec<String>) {
         "{} {} on {} stack, {} loop, {} for {} after {} warm-up",
         dotted("scenario"),
         sc.name,
-        s.stack.kind,
-        sc.mode,
+        s.stack.kind.name(),
+        sc.mode.name(),
         shape,
         format_duration(Duration::from_secs_f64(sc.duration_s)),
         format_duration(Duration::from_secs_f64(sc.warmup_s)),
@@ -190,7 +191,7 @@ fn run_lines(s: &Summary, out: &mut Vec<String>) {
         "{} {} health {}{}",
         dotted("server"),
         s.stack.base_url,
-        s.stack.health_before.as_deref().unwrap_or("?"),
+        s.stack.health_before.map_or("?", HealthStatus::name),
         if backends.is_empty() {
             String::new()
         } else {

@@ -44,9 +44,9 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(x, "    <properties>");
     for (k, v) in [
-        ("stack", s.stack.kind.clone()),
+        ("stack", s.stack.kind.name().to_string()),
         ("base_url", s.stack.base_url.clone()),
-        ("mode", s.scenario.mode.clone()),
+        ("mode", s.scenario.mode.name().to_string()),
         ("git_revision", s.git_revision.clone().unwrap_or_default()),
         ("cpu_model", s.machine.cpu_model.clone()),
     ] {

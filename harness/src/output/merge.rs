@@ -30,9 +30,10 @@ use hdrhistogram::Histogram;
 
 use crate::measure::gpu::GpuTelemetry;
 use crate::measure::recorder;
+use crate::scenario::Stack;
 use crate::summary::{
-    self, BadTokenStats, CacheStats, EndpointStats, LatencyStats, LoadStats, ProcessStats,
-    Quantile, SecondPoint, Summary, SummaryError,
+    self, BadTokenStats, CacheStats, EndpointStats, HealthStatus, LatencyStats, LoadStats,
+    ProcessStats, Quantile, SecondPoint, Summary, SummaryError,
 };
 use crate::verdict::rules::{self, RuleError};
 
@@ -267,7 +268,7 @@ fn check_compatible(runs: &[Summary]) -> Result<(), MergeError> {
         let (a, b) = (&first.scenario, &r.scenario);
         let checks = [
             differs("scenario name", a.name.clone(), b.name.clone()),
-            differs("load mode", a.mode.clone(), b.mode.clone()),
+            differs("load mode", a.mode.name().into(), b.mode.name().into()),
             differs(
                 "threshold rules",
                 format!("{:?}", a.rules),
@@ -415,17 +416,10 @@ fn merge_provenance(out: &mut Summary, runs: &[Summary], notes: &mut Notes) {
             urls.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    let worst = |get: fn(&Summary) -> Option<&String>| {
-        runs.iter()
-            .filter_map(get)
-            .min_by(|a, b| {
-                let code = |s: &str| rules::health_code(s).unwrap_or(-1.0);
-                code(a).total_cmp(&code(b))
-            })
-            .cloned()
-    };
-    out.stack.health_before = worst(|r| r.stack.health_before.as_ref());
-    out.stack.health_after = worst(|r| r.stack.health_after.as_ref());
+    // `HealthStatus` orders red < yellow < green, so the worst is the least.
+    let worst = |get: fn(&Summary) -> Option<HealthStatus>| runs.iter().filter_map(get).min();
+    out.stack.health_before = worst(|r| r.stack.health_before);
+    out.stack.health_after = worst(|r| r.stack.health_after);
     if runs.iter().filter(|r| r.calibration.is_some()).count() > 1 {
         notes.push("calibration: run 1's (each machine measured its own floor)");
     }
@@ -694,7 +688,7 @@ fn merge_second(
 /// runs' traffic.
 fn shared_server(runs: &[Summary]) -> bool {
     let first = &runs[0].stack;
-    first.kind != "embedded"
+    first.kind != Stack::Embedded
         && runs
             .iter()
             .all(|r| r.stack.kind == first.kind && r.stack.base_url == first.base_url)

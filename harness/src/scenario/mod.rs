@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::verdict::rules::Rule;
 
 mod parse;
@@ -71,17 +73,36 @@ pub enum StackKind {
 }
 
 impl StackKind {
-    /// `embedded` or `external`.
-    pub fn name(&self) -> &'static str {
+    /// Which stack, without its URL: what `summary.json` records.
+    pub fn kind(&self) -> Stack {
         match self {
-            StackKind::Embedded => "embedded",
-            StackKind::External { .. } => "external",
+            StackKind::Embedded => Stack::Embedded,
+            StackKind::External { .. } => Stack::External,
+        }
+    }
+}
+
+/// The stack's kind as `summary.json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stack {
+    Embedded,
+    External,
+}
+
+impl Stack {
+    /// `embedded` or `external`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Embedded => "embedded",
+            Stack::External => "external",
         }
     }
 }
 
 /// Arrival process of the open loop.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Arrival {
     /// Evenly spaced.
     Constant,
@@ -121,11 +142,29 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
-    /// `closed` or `open`.
-    pub fn name(&self) -> &'static str {
+    /// Closed or open, without the numbers: what `summary.json` records.
+    pub fn kind(&self) -> Loop {
         match self {
-            LoadMode::Closed { .. } => "closed",
-            LoadMode::Open { .. } => "open",
+            LoadMode::Closed { .. } => Loop::Closed,
+            LoadMode::Open { .. } => Loop::Open,
+        }
+    }
+}
+
+/// Closed or open loop, as `summary.json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loop {
+    Closed,
+    Open,
+}
+
+impl Loop {
+    /// `closed` or `open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loop::Closed => "closed",
+            Loop::Open => "open",
         }
     }
 }

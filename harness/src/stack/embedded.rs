@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -66,10 +66,7 @@ const GRACE: Duration = Duration::from_secs(10);
 impl ServerChild {
     /// Spawns the server and waits for its "listening" line. `on_wait` is called about every
     /// 200 ms while waiting, with the seconds elapsed (for a spinner).
-    pub fn start(
-        spec: &ServerSpec,
-        mut on_wait: impl FnMut(f64),
-    ) -> Result<ServerChild, StackError> {
+    pub fn start(spec: &ServerSpec, on_wait: impl FnMut(f64)) -> Result<ServerChild, StackError> {
         std::fs::create_dir_all(&spec.data_dir).map_err(|source| StackError::Io {
             path: spec.data_dir.clone(),
             source,
@@ -82,68 +79,17 @@ impl ServerChild {
             path: spec.log_path.clone(),
             source,
         })?;
-        let mut cmd = Command::new(&spec.exe);
-        cmd.args(&spec.prefix_args);
-        if let Some(config) = &spec.config {
-            cmd.arg("--config").arg(config);
-        }
-        cmd.arg("--data-dir")
-            .arg(&spec.data_dir)
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--exit-on-stdin-close");
-        if !spec.generator {
-            cmd.arg("--no-generator");
-        }
-        cmd.env("RAGBENCH_JWT_SECRET", &spec.secret);
-        if !spec.allowed_roots.is_empty() {
-            cmd.env(
-                "RAGBENCH_INGEST__ALLOWED_ROOTS",
-                roots_value(&spec.allowed_roots),
-            );
-        }
-        for (k, v) in &spec.env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_err));
-        // Its own process group: a ctrl-c in the terminal reaches the harness, which then
-        // stops the server in order, instead of killing both at once.
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
         let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|source| StackError::Spawn {
-            exe: spec.exe.clone(),
-            source,
-        })?;
+        let mut child = command(spec, log_err)
+            .spawn()
+            .map_err(|source| StackError::Spawn {
+                exe: spec.exe.clone(),
+                source,
+            })?;
         let pid = child.id();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel::<String>();
-        let mut log_out = log;
-        std::thread::Builder::new()
-            .name("server-stdout".into())
-            .spawn(move || {
-                let mut sent = false;
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    let _ = writeln!(log_out, "{line}");
-                    if !sent && let Some(url) = line.trim().strip_prefix(LISTENING_PREFIX) {
-                        let _ = tx.send(url.trim().to_string());
-                        sent = true;
-                    }
-                }
-            })
-            .map_err(|source| StackError::Io {
-                path: spec.log_path.clone(),
-                source,
-            })?;
-        let mut guard = ServerChild {
+        let guard = ServerChild {
             child: Some(child),
             stdin,
             base_url: String::new(),
@@ -151,17 +97,30 @@ impl ServerChild {
             startup_s: 0.0,
             log_path: spec.log_path.clone(),
         };
+        let listening = forward_stdout(stdout, log, &spec.log_path)?;
+        guard.wait_listening(spec, started, listening, on_wait)
+    }
+
+    /// Waits for the URL [`forward_stdout`] sends, and reports a server that exits or takes
+    /// longer than its startup timeout (dropping `self` then stops it).
+    fn wait_listening(
+        mut self,
+        spec: &ServerSpec,
+        started: Instant,
+        listening: mpsc::Receiver<String>,
+        mut on_wait: impl FnMut(f64),
+    ) -> Result<ServerChild, StackError> {
         loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
+            match listening.recv_timeout(Duration::from_millis(200)) {
                 Ok(url) => {
-                    guard.base_url = url.trim_end_matches('/').to_string();
-                    guard.startup_s = started.elapsed().as_secs_f64();
-                    return Ok(guard);
+                    self.base_url = url.trim_end_matches('/').to_string();
+                    self.startup_s = started.elapsed().as_secs_f64();
+                    return Ok(self);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // stdout closed without the line: the server exited (or will).
-                    let status = guard.wait_exit(Duration::from_secs(5));
+                    let status = self.wait_exit(Duration::from_secs(5));
                     return Err(StackError::ServerExited {
                         status: status
                             .map(|s| s.to_string())
@@ -171,7 +130,7 @@ impl ServerChild {
                     });
                 }
             }
-            if let Some(child) = guard.child.as_mut()
+            if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 // Give the reader a moment to see a last line, then report.
@@ -250,6 +209,74 @@ impl Drop for ServerChild {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The server's command line and environment; stderr goes to the log, stdout to a pipe that
+/// [`forward_stdout`] reads.
+fn command(spec: &ServerSpec, log_err: File) -> Command {
+    let mut cmd = Command::new(&spec.exe);
+    cmd.args(&spec.prefix_args);
+    if let Some(config) = &spec.config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("--data-dir")
+        .arg(&spec.data_dir)
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--exit-on-stdin-close");
+    if !spec.generator {
+        cmd.arg("--no-generator");
+    }
+    cmd.env("RAGBENCH_JWT_SECRET", &spec.secret);
+    if !spec.allowed_roots.is_empty() {
+        cmd.env(
+            "RAGBENCH_INGEST__ALLOWED_ROOTS",
+            roots_value(&spec.allowed_roots),
+        );
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_err));
+    // Its own process group: a ctrl-c in the terminal reaches the harness, which then
+    // stops the server in order, instead of killing both at once.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd
+}
+
+/// Copies the server's stdout into its log on a thread of its own, and sends the URL of the
+/// "listening" line once it appears.
+fn forward_stdout(
+    stdout: ChildStdout,
+    mut log: File,
+    log_path: &Path,
+) -> Result<mpsc::Receiver<String>, StackError> {
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::Builder::new()
+        .name("server-stdout".into())
+        .spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                if !sent && let Some(url) = line.trim().strip_prefix(LISTENING_PREFIX) {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
+                }
+            }
+        })
+        .map_err(|source| StackError::Io {
+            path: log_path.to_path_buf(),
+            source,
+        })?;
+    Ok(rx)
 }
 
 /// The roots as the TOML array the server's environment overrides read (a JSON array of

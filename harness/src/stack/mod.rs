@@ -1,6 +1,8 @@
 //! Bringing up what the load runs against: an [`embedded`] server child process, or an
-//! external server somebody else started. (Containers arrive with the scale-out work.)
+//! external server somebody else started (containers arrive with the scale-out work), and
+//! the [`corpus`] it is given.
 
+pub mod corpus;
 pub mod embedded;
 
 use std::path::PathBuf;

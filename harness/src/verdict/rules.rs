@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::summary::{EndpointStats, LatencyStats, Summary, ThresholdResult};
+use crate::summary::{EndpointStats, HealthStatus, LatencyStats, Summary, ThresholdResult};
 use crate::units;
 
 /// Endpoints a rule may name.
@@ -183,26 +183,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, RuleError> {
 /// Parses one rule.
 pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
     let text = text.trim();
-    let ops = [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ];
-    let Some((pos, op_str, op)) = ops
-        .iter()
-        .filter_map(|(s, op)| text.find(s).map(|p| (p, *s, *op)))
-        .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
-    else {
-        return err("no comparison: write e.g. `p95 < 2ms` (operators: < <= > >= == !=)");
-    };
-    let lhs = text[..pos].trim();
-    let rhs = text[pos + op_str.len()..].trim();
-    if lhs.is_empty() || rhs.is_empty() {
-        return err("a rule needs a metric on the left and a value on the right, e.g. `p95 < 2ms`");
-    }
+    let (lhs, op, rhs) = split_at_op(text)?;
     let parts: Vec<&str> = lhs.split('.').map(str::trim).collect();
     let (endpoint, cache, metric_name) = match parts.as_slice() {
         [m] => (None, None, *m),
@@ -224,34 +205,7 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
         Some("uncached") => Some(CacheFilter::Uncached),
         Some(other) => return err(format!("`{other}`: expected `cached` or `uncached`")),
     };
-    let metric = match metric_name {
-        "p50" | "median" => Metric::Latency(LatencyKind::P50),
-        "p90" => Metric::Latency(LatencyKind::P90),
-        "p95" => Metric::Latency(LatencyKind::P95),
-        "p99" => Metric::Latency(LatencyKind::P99),
-        "p999" | "p99.9" => Metric::Latency(LatencyKind::P999),
-        "max" => Metric::Latency(LatencyKind::Max),
-        "mean" | "avg" => Metric::Latency(LatencyKind::Mean),
-        "min" => Metric::Latency(LatencyKind::Min),
-        "throughput" | "rps" => Metric::Throughput,
-        "error_rate" => Metric::ErrorRate,
-        "requests" => Metric::Requests,
-        "errors" => Metric::Errors,
-        "cache_hit_rate" => Metric::CacheHitRate,
-        "vectors" => Metric::Vectors,
-        "health" => Metric::Health,
-        "gpu_util" => Metric::GpuUtil,
-        "server_cpu" => Metric::ServerCpu,
-        "server_rss" => Metric::ServerRss,
-        "ingest_time" => Metric::IngestTime,
-        other => {
-            return err(format!(
-                "unknown metric `{other}`: use p50, p90, p95, p99, p999, max, mean, min, throughput, \
-                 error_rate, requests, errors, cache_hit_rate, vectors, health, gpu_util, server_cpu, \
-                 server_rss or ingest_time"
-            ));
-        }
-    };
+    let metric = metric_by_name(metric_name)?;
     if cache.is_some() && !matches!(metric, Metric::Latency(_)) {
         return err(
             "`cached.`/`uncached.` apply to latency metrics only (e.g. `search.cached.p95 < 1ms`)",
@@ -286,6 +240,63 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
         metric_name: metric_name.to_string(),
         op,
         limit,
+    })
+}
+
+/// A rule cut at its first (longest) comparison: `(metric side, op, value side)`.
+fn split_at_op(text: &str) -> Result<(&str, Op, &str), RuleError> {
+    let ops = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ];
+    let Some((pos, op_str, op)) = ops
+        .iter()
+        .filter_map(|(s, op)| text.find(s).map(|p| (p, *s, *op)))
+        .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
+    else {
+        return err("no comparison: write e.g. `p95 < 2ms` (operators: < <= > >= == !=)");
+    };
+    let lhs = text[..pos].trim();
+    let rhs = text[pos + op_str.len()..].trim();
+    if lhs.is_empty() || rhs.is_empty() {
+        return err("a rule needs a metric on the left and a value on the right, e.g. `p95 < 2ms`");
+    }
+    Ok((lhs, op, rhs))
+}
+
+/// The metric a rule names.
+fn metric_by_name(name: &str) -> Result<Metric, RuleError> {
+    Ok(match name {
+        "p50" | "median" => Metric::Latency(LatencyKind::P50),
+        "p90" => Metric::Latency(LatencyKind::P90),
+        "p95" => Metric::Latency(LatencyKind::P95),
+        "p99" => Metric::Latency(LatencyKind::P99),
+        "p999" | "p99.9" => Metric::Latency(LatencyKind::P999),
+        "max" => Metric::Latency(LatencyKind::Max),
+        "mean" | "avg" => Metric::Latency(LatencyKind::Mean),
+        "min" => Metric::Latency(LatencyKind::Min),
+        "throughput" | "rps" => Metric::Throughput,
+        "error_rate" => Metric::ErrorRate,
+        "requests" => Metric::Requests,
+        "errors" => Metric::Errors,
+        "cache_hit_rate" => Metric::CacheHitRate,
+        "vectors" => Metric::Vectors,
+        "health" => Metric::Health,
+        "gpu_util" => Metric::GpuUtil,
+        "server_cpu" => Metric::ServerCpu,
+        "server_rss" => Metric::ServerRss,
+        "ingest_time" => Metric::IngestTime,
+        other => {
+            return err(format!(
+                "unknown metric `{other}`: use p50, p90, p95, p99, p999, max, mean, min, throughput, \
+                 error_rate, requests, errors, cache_hit_rate, vectors, health, gpu_util, server_cpu, \
+                 server_rss or ingest_time"
+            ));
+        }
     })
 }
 
@@ -337,11 +348,9 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
             number(n, "a percentage like `60%`")
         }
         Metric::Requests | Metric::Errors | Metric::Vectors => number(v, "a count"),
-        Metric::Health => match v {
-            "green" => Ok(2.0),
-            "yellow" => Ok(1.0),
-            "red" => Ok(0.0),
-            other => err(format!("`{other}`: health is green, yellow or red")),
+        Metric::Health => match HealthStatus::parse(v) {
+            Some(status) => Ok(health_code(status)),
+            None => err(format!("`{v}`: health is green, yellow or red")),
         },
         Metric::ServerRss => {
             let units = [
@@ -373,22 +382,21 @@ pub fn display(metric: Metric, value: f64) -> String {
         Metric::ErrorRate | Metric::CacheHitRate => format!("{:.2}%", value * 100.0),
         Metric::Requests | Metric::Errors | Metric::Vectors => format!("{value:.0}"),
         Metric::Health => match value.round() as i64 {
-            2 => "green".into(),
-            1 => "yellow".into(),
-            _ => "red".into(),
+            2 => HealthStatus::Green.name().into(),
+            1 => HealthStatus::Yellow.name().into(),
+            _ => HealthStatus::Red.name().into(),
         },
         Metric::GpuUtil | Metric::ServerCpu => format!("{value:.1}%"),
         Metric::ServerRss => units::bytes(value.max(0.0) as u64),
     }
 }
 
-/// Maps a health status name to the rule's scale.
-pub fn health_code(status: &str) -> Option<f64> {
+/// A health status on the rule's scale.
+fn health_code(status: HealthStatus) -> f64 {
     match status {
-        "green" => Some(2.0),
-        "yellow" => Some(1.0),
-        "red" => Some(0.0),
-        _ => None,
+        HealthStatus::Green => 2.0,
+        HealthStatus::Yellow => 1.0,
+        HealthStatus::Red => 0.0,
     }
 }
 
@@ -448,8 +456,7 @@ fn observe(summary: &Summary, rule: &Rule) -> Result<f64, String> {
         Metric::Health => summary
             .stack
             .health_before
-            .as_deref()
-            .and_then(health_code)
+            .map(health_code)
             .ok_or_else(|| "/health did not answer with a status".into()),
         Metric::GpuUtil => match &summary.gpu {
             None => Err("the GPU was not sampled in this run".into()),

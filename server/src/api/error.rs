@@ -107,9 +107,10 @@ impl From<GenerateError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::NotAFolder(_) | IngestError::Walk { .. } => {
-                Self::bad_request(e.to_string())
-            }
+            IngestError::NotAFolder(_)
+            | IngestError::Walk { .. }
+            | IngestError::BadSource(_)
+            | IngestError::NoSourceName(_) => Self::bad_request(e.to_string()),
             IngestError::NoAllowedRoots | IngestError::NotAllowed => Self::forbidden(e.to_string()),
             IngestError::TooManyFiles { .. } | IngestError::FileTooLarge { .. } => {
                 Self::too_large(e.to_string())

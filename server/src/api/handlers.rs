@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
@@ -15,9 +15,9 @@ use super::cache::normalize_text;
 use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
-use crate::ingest::{IngestError, IngestSummary};
+use crate::ingest::{IngestError, IngestSummary, validate_source};
 use crate::state::AppState;
-use crate::store::{Hit, SearchFilter};
+use crate::store::{Hit, SearchFilter, SourceCount};
 
 /// Longest accepted query or question, in characters.
 const MAX_QUERY_CHARS: usize = 2_000;
@@ -34,6 +34,9 @@ pub struct SearchRequest {
     /// Optional restriction.
     #[serde(default)]
     pub filter: SearchFilter,
+    /// Only passages of this source (same as `filter.source`).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 fn default_search_k() -> usize {
@@ -58,6 +61,9 @@ pub struct QueryRequest {
     /// Passages retrieved for the answer, 1..=10 (default 3).
     #[serde(default = "default_query_k")]
     pub top_k: usize,
+    /// Only passages of this source.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 fn default_query_k() -> usize {
@@ -69,6 +75,9 @@ fn default_query_k() -> usize {
 pub struct Source {
     /// Similarity to the question.
     pub score: f32,
+    /// The documentation set of the document.
+    #[serde(default)]
+    pub source: String,
     /// Document path.
     pub path: String,
     /// Document title.
@@ -96,6 +105,34 @@ pub struct QueryResponse {
 pub struct IngestRequest {
     /// A folder on the server's machine.
     pub path: PathBuf,
+    /// The source (documentation set) to ingest it as; default: the folder's name.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `GET /v1/sources` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourcesResponse {
+    /// Every source with its passage count, by name.
+    pub sources: Vec<SourceCount>,
+}
+
+/// `DELETE /v1/sources/{name}` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteSourceResponse {
+    /// The source deleted.
+    pub source: String,
+    /// Passages deleted.
+    pub deleted: usize,
+    /// Vectors left in the collection.
+    pub vectors: u64,
+}
+
+fn validate_source_field(source: Option<&str>) -> Result<(), ApiError> {
+    if let Some(name) = source {
+        validate_source(name).map_err(|e| ApiError::bad_request(format!("`source`: {e}")))?;
+    }
+    Ok(())
 }
 
 fn validate_text(field: &str, text: &str) -> Result<(), ApiError> {
@@ -134,11 +171,23 @@ pub async fn search(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_text("query", &req.query)?;
     validate_k(req.top_k, 50)?;
+    let mut req = req;
+    match (req.source.take(), &req.filter.source) {
+        (Some(a), Some(b)) if &a != b => {
+            return Err(ApiError::bad_request(
+                "`source` and `filter.source` differ: give one of them",
+            ));
+        }
+        (Some(a), _) => req.filter.source = Some(a),
+        _ => {}
+    }
+    validate_source_field(req.filter.source.as_deref())?;
     let mut timings = StageTimings::new();
     let key = format!(
-        "{}\0{}\0{}\0{}",
+        "{}\0{}\0{}\0{}\0{}",
         state.generation(),
         req.top_k,
+        req.filter.source.as_deref().unwrap_or_default(),
         req.filter
             .path_prefix
             .as_deref()
@@ -179,6 +228,7 @@ pub async fn query(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_text("question", &req.question)?;
     validate_k(req.top_k, 10)?;
+    validate_source_field(req.source.as_deref())?;
     let Some(generator) = state.generator.clone() else {
         return Err(ApiError::unavailable(
             "answer generation is disabled on this server ([generator] backend = \"disabled\"); \
@@ -187,9 +237,10 @@ pub async fn query(
     };
     let mut timings = StageTimings::new();
     let key = format!(
-        "{}\0{}\0{}",
+        "{}\0{}\0{}\0{}",
         state.generation(),
         req.top_k,
+        req.source.as_deref().unwrap_or_default(),
         normalize_text(&req.question)
     );
 
@@ -224,7 +275,14 @@ pub async fn query(
     let t = Instant::now();
     let hits = state
         .store
-        .search(vector, req.top_k, &SearchFilter::default())
+        .search(
+            vector,
+            req.top_k,
+            &SearchFilter {
+                path_prefix: None,
+                source: req.source.clone(),
+            },
+        )
         .await?;
     timings.record("search", t, None);
 
@@ -240,6 +298,7 @@ pub async fn query(
             .take(generation.passages_used)
             .map(|h| Source {
                 score: h.score,
+                source: h.source,
                 path: h.path,
                 title: h.title,
                 heading: h.heading,
@@ -260,10 +319,16 @@ pub async fn ingest(
     ApiJson(req): ApiJson<IngestRequest>,
 ) -> Result<Json<IngestSummary>, ApiError> {
     require_scope(&claims, INGEST_SCOPE, "ingest")?;
+    validate_source_field(req.source.as_deref())?;
     let dir = state.ingest_policy.resolve(&req.path)?;
     let result = state
         .ingestor
-        .ingest_dir(&dir, false, state.ingest_policy.limits)
+        .ingest_dir(
+            &dir,
+            req.source.as_deref(),
+            false,
+            state.ingest_policy.limits,
+        )
         .await;
     // A store or embedder failure part-way may have written some batches already: a change
     // too. Refusals (limits, bad folder) come before any write.
@@ -277,6 +342,7 @@ pub async fn ingest(
     let summary = result?;
     metrics::gauge!("ragbench_vectors").set(summary.vectors as f64);
     tracing::info!(
+        source = %summary.source,
         files = summary.files,
         chunks = summary.chunks,
         skipped = summary.skipped.len(),
@@ -285,6 +351,44 @@ pub async fn ingest(
         req.path.display()
     );
     Ok(Json(summary))
+}
+
+/// `GET /v1/sources`: every source with its passage count.
+pub async fn sources(State(state): State<AppState>) -> Result<Json<SourcesResponse>, ApiError> {
+    let sources = state.store.sources().await?;
+    Ok(Json(SourcesResponse { sources }))
+}
+
+/// `DELETE /v1/sources/{name}`: deletes one source's passages. Needs the `ingest` scope;
+/// 404 for a source with no passages.
+pub async fn delete_source(
+    State(state): State<AppState>,
+    Extension(claims): Extension<Claims>,
+    Path(name): Path<String>,
+) -> Result<Json<DeleteSourceResponse>, ApiError> {
+    require_scope(&claims, INGEST_SCOPE, "delete a source")?;
+    validate_source_field(Some(&name))?;
+    let result = state.store.delete_source(&name).await;
+    // A failure part-way may have deleted some: a change too.
+    if !matches!(result, Ok(0)) {
+        state.data_changed();
+    }
+    let deleted = result?;
+    if deleted == 0 {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("no source named {name:?}: GET /v1/sources lists them"),
+        });
+    }
+    let vectors = state.store.count().await?;
+    metrics::gauge!("ragbench_vectors").set(vectors as f64);
+    tracing::info!(source = %name, deleted, "deleted source");
+    Ok(Json(DeleteSourceResponse {
+        source: name,
+        deleted,
+        vectors,
+    }))
 }
 
 /// `GET /health` body.

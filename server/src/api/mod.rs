@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use self::error::ApiError;
@@ -25,6 +25,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/search", post(handlers::search))
         .route("/v1/query", post(handlers::query))
         .route("/v1/ingest", post(handlers::ingest))
+        .route("/v1/sources", get(handlers::sources))
+        .route("/v1/sources/{name}", delete(handlers::delete_source))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_jwt,
@@ -38,7 +40,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
                 status: axum::http::StatusCode::NOT_FOUND,
                 code: "not_found",
                 message:
-                    "no such endpoint: see /health, /metrics, /v1/search, /v1/query, /v1/ingest"
+                    "no such endpoint: see /health, /metrics, /v1/search, /v1/query, /v1/ingest, \
+                     /v1/sources"
                         .into(),
             }
         })

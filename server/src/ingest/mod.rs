@@ -1,8 +1,10 @@
 //! Ingestion: a folder of .md/.mdx files to passages in the vector store.
 //!
 //! walk -> read (UTF-8 or skip) -> parse markdown -> chunk by tokens -> embed in batches ->
-//! upsert -> delete stale passages of changed files -> build indexes. Point ids come from
-//! (path, chunk index, content hash), so ingesting the same folder twice adds nothing.
+//! upsert -> delete stale passages of changed files -> build indexes. Every ingestion belongs
+//! to a named source (one documentation set: the folder's name unless given); point ids come
+//! from (source, path, chunk index, content hash), so ingesting the same folder twice adds
+//! nothing, and stale-passage deletion never touches another source.
 //! Symbolic links are never followed (they could lead out of the folder); they are reported
 //! as skipped.
 
@@ -74,6 +76,18 @@ pub enum IngestError {
         /// Why.
         message: String,
     },
+    /// A source name that is not a short slug.
+    #[error(
+        "source name {0:?} is not valid: give 1 to {MAX_SOURCE_LEN} characters of letters, \
+         digits, `-`, `_` and `.` (e.g. \"bun-docs\")"
+    )]
+    BadSource(String),
+    /// No source given and the folder's name gives none.
+    #[error(
+        "{0} has no folder name to use as the source name: give one (`source` in the request, \
+         or --source)"
+    )]
+    NoSourceName(PathBuf),
     /// Embedding failed.
     #[error(transparent)]
     Embed(#[from] EmbedError),
@@ -94,6 +108,9 @@ pub struct Skipped {
 /// What an ingestion did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IngestSummary {
+    /// The source (documentation set) the folder was ingested as.
+    #[serde(default)]
+    pub source: String,
     /// Markdown files ingested.
     pub files: usize,
     /// Passages produced.
@@ -142,15 +159,24 @@ impl Ingestor {
         }
     }
 
-    /// Ingests every .md/.mdx file under `dir` within `limits` (checked before anything is
-    /// written); `progress` draws a bar on a terminal.
+    /// Ingests every .md/.mdx file under `dir` as source `source` (default: the folder's
+    /// name, see [`default_source`]) within `limits` (checked before anything is written);
+    /// `progress` draws a bar on a terminal.
     pub async fn ingest_dir(
         &self,
         dir: &Path,
+        source: Option<&str>,
         progress: bool,
         limits: IngestLimits,
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
+        let source = match source {
+            Some(name) => {
+                validate_source(name)?;
+                name.to_string()
+            }
+            None => default_source(dir)?,
+        };
         if !dir.is_dir() {
             return Err(IngestError::NotAFolder(dir.to_path_buf()));
         }
@@ -158,7 +184,9 @@ impl Ingestor {
         let (files, mut skipped) = {
             let this = self.clone();
             let dir = dir.to_path_buf();
-            match tokio::task::spawn_blocking(move || this.read_folder(&dir, limits)).await {
+            let source = source.clone();
+            match tokio::task::spawn_blocking(move || this.read_folder(&dir, &source, limits)).await
+            {
                 Ok(read) => read?,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             }
@@ -221,13 +249,17 @@ impl Ingestor {
         let mut deleted = 0;
         for file in &files {
             let keep: Vec<uuid::Uuid> = file.passages.iter().map(|p| p.id).collect();
-            deleted += self.store.delete_by_path(&file.path, &keep).await?;
+            deleted += self
+                .store
+                .delete_by_path(&source, &file.path, &keep)
+                .await?;
         }
         self.store.optimize().await?;
         let vectors = self.store.count().await?;
         let seconds = started.elapsed().as_secs_f64();
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(IngestSummary {
+            source,
             files: files.len(),
             chunks: total,
             upserted,
@@ -247,6 +279,7 @@ impl Ingestor {
     fn read_folder(
         &self,
         dir: &Path,
+        source: &str,
         limits: IngestLimits,
     ) -> Result<(Vec<FilePassages>, Vec<Skipped>), IngestError> {
         let mut files = Vec::new();
@@ -339,7 +372,7 @@ impl Ingestor {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let passages = self.passages(&rel, &text, &stem);
+            let passages = self.passages(source, &rel, &text, &stem);
             files.push(FilePassages {
                 path: rel,
                 passages,
@@ -348,9 +381,10 @@ impl Ingestor {
         Ok((files, skipped))
     }
 
-    /// Cuts one document into passages with deterministic ids.
-    pub fn passages(&self, rel_path: &str, source: &str, stem: &str) -> Vec<Passage> {
-        let doc = markdown::parse(source, stem);
+    /// Cuts one document (`text`, at `rel_path` in source `source`) into passages with
+    /// deterministic ids.
+    pub fn passages(&self, source: &str, rel_path: &str, text: &str, stem: &str) -> Vec<Passage> {
+        let doc = markdown::parse(text, stem);
         let mut out = Vec::new();
         for section in &doc.sections {
             let reserved = self
@@ -359,7 +393,8 @@ impl Ingestor {
             for text in self.chunker.split(&section.text, reserved) {
                 let index = out.len() as u32;
                 out.push(Passage {
-                    id: passage_id(rel_path, index, &text),
+                    id: passage_id(source, rel_path, index, &text),
+                    source: source.to_string(),
                     path: rel_path.to_string(),
                     title: doc.title.clone(),
                     heading: section.heading.clone(),
@@ -398,13 +433,46 @@ fn embedding_input(p: &Passage) -> String {
     format!("{}\n{}", heading_line(&p.title, &p.heading), p.text)
 }
 
-/// uuid v5 of (path, index, sha256 of the text).
-pub fn passage_id(path: &str, index: u32, text: &str) -> uuid::Uuid {
+/// uuid v5 of (source, path, index, sha256 of the text).
+pub fn passage_id(source: &str, path: &str, index: u32, text: &str) -> uuid::Uuid {
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     uuid::Uuid::new_v5(
         &ID_NAMESPACE,
-        format!("{path}\0{index}\0{digest}").as_bytes(),
+        format!("{source}\0{path}\0{index}\0{digest}").as_bytes(),
     )
+}
+
+/// Longest source name.
+pub const MAX_SOURCE_LEN: usize = 64;
+
+fn is_source_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// A source name is a short slug: 1 to 64 of ASCII letters, digits, `-`, `_`, `.`.
+pub fn validate_source(name: &str) -> Result<(), IngestError> {
+    if name.is_empty() || name.len() > MAX_SOURCE_LEN || !name.chars().all(is_source_char) {
+        return Err(IngestError::BadSource(name.to_string()));
+    }
+    Ok(())
+}
+
+/// The source name a folder gets when none is given: its name (after resolving `.`, `..` and
+/// links), with any other character replaced by `-` and cut to 64 characters.
+pub fn default_source(dir: &Path) -> Result<String, IngestError> {
+    let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let name: String = resolved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if is_source_char(c) { c } else { '-' })
+        .take(MAX_SOURCE_LEN)
+        .collect();
+    if name.is_empty() {
+        return Err(IngestError::NoSourceName(dir.to_path_buf()));
+    }
+    Ok(name)
 }
 
 fn rel_path(root: &Path, path: &Path) -> String {
@@ -423,6 +491,7 @@ mod tests {
     fn batches_are_bounded_by_padded_tokens() {
         let p = Passage {
             id: uuid::Uuid::nil(),
+            source: String::new(),
             path: String::new(),
             title: String::new(),
             heading: String::new(),
@@ -440,10 +509,26 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_content_sensitive() {
-        let a = passage_id("a.md", 0, "text");
-        assert_eq!(a, passage_id("a.md", 0, "text"));
-        assert_ne!(a, passage_id("a.md", 1, "text"));
-        assert_ne!(a, passage_id("a.md", 0, "text!"));
-        assert_ne!(a, passage_id("b.md", 0, "text"));
+        let a = passage_id("s", "a.md", 0, "text");
+        assert_eq!(a, passage_id("s", "a.md", 0, "text"));
+        assert_ne!(a, passage_id("s", "a.md", 1, "text"));
+        assert_ne!(a, passage_id("s", "a.md", 0, "text!"));
+        assert_ne!(a, passage_id("s", "b.md", 0, "text"));
+        assert_ne!(a, passage_id("t", "a.md", 0, "text"));
+    }
+
+    #[test]
+    fn source_names_are_short_slugs() {
+        for ok in ["bun", "bun-docs_1.3", "a", &"x".repeat(64)] {
+            assert!(validate_source(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "ünï", &"x".repeat(65)] {
+            assert!(validate_source(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            default_source(Path::new("/no/such/My Docs")).unwrap(),
+            "My-Docs"
+        );
+        assert!(default_source(Path::new("/")).is_err());
     }
 }

@@ -6,19 +6,24 @@ use std::sync::Arc;
 use qdrant_edge::external::serde_json::{Map, Value};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
-    EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
-    Filter, HnswIndexConfig, JsonPath, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType,
-    PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequest,
-    ScoringQuery, ScrollRequest, SearchParams, UpdateOperation, VectorInternal,
-    WithPayloadInterface, WithVector,
+    EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FacetRequest, FacetValue,
+    FieldCondition, FieldIndexOperations, Filter, HnswIndexConfig, IsEmptyCondition, JsonPath,
+    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
+    SearchParams, UpdateOperation, VectorInternal, WithPayloadInterface, WithVector,
 };
 
-use super::{Hit, Passage, SearchFilter, StoreError, VectorStore, normalize_prefix};
+use super::{Hit, Passage, SearchFilter, SourceCount, StoreError, VectorStore, normalize_prefix};
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
 
 const PATH_FIELD: &str = "path";
 const PREFIXES_FIELD: &str = "path_prefixes";
+const SOURCE_FIELD: &str = "source";
+/// The keyword-indexed payload fields (filters and facets use them).
+const INDEXED_FIELDS: [&str; 3] = [PATH_FIELD, PREFIXES_FIELD, SOURCE_FIELD];
+/// Most sources `GET /v1/sources` lists.
+const MAX_SOURCES: usize = 10_000;
 
 /// The default store: one `EdgeShard` holding the collection.
 pub struct EdgeStore {
@@ -80,21 +85,26 @@ impl EdgeStore {
                     ..Default::default()
                 })
                 .build();
-            let shard = EdgeShard::new(&path, config).map_err(|e| open_err(e.to_string()))?;
-            for field in [PATH_FIELD, PREFIXES_FIELD] {
-                shard
-                    .update(UpdateOperation::FieldIndexOperation(
-                        FieldIndexOperations::CreateIndex(CreateIndex {
-                            field_name: json_path(field),
-                            field_schema: Some(PayloadFieldSchema::FieldType(
-                                PayloadSchemaType::Keyword,
-                            )),
-                        }),
-                    ))
-                    .map_err(|e| open_err(e.to_string()))?;
+            EdgeShard::new(&path, config).map_err(|e| open_err(e.to_string()))?
+        };
+        // Created with the collection; a collection from an older version gains the ones it
+        // lacks (the `source` index) when opened.
+        let indexed = shard.info().payload_schema;
+        for field in INDEXED_FIELDS {
+            if indexed.contains_key(&json_path(field)) {
+                continue;
             }
             shard
-        };
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: json_path(field),
+                        field_schema: Some(PayloadFieldSchema::FieldType(
+                            PayloadSchemaType::Keyword,
+                        )),
+                    }),
+                ))
+                .map_err(|e| open_err(e.to_string()))?;
+        }
         Ok(Self {
             shard: Arc::new(shard),
             _lock: lock,
@@ -151,6 +161,7 @@ impl VectorStore for EdgeStore {
                 .into_iter()
                 .map(|(p, vector)| {
                     let payload = qdrant_edge::external::serde_json::json!({
+                        SOURCE_FIELD: p.source,
                         PATH_FIELD: p.path,
                         PREFIXES_FIELD: super::path_prefixes(&p.path),
                         "title": p.title,
@@ -194,8 +205,22 @@ impl VectorStore for EdgeStore {
         .await
     }
 
-    async fn delete_by_path(&self, path: &str, keep: &[uuid::Uuid]) -> Result<usize, StoreError> {
-        let path = path.to_string();
+    async fn delete_by_path(
+        &self,
+        source: &str,
+        path: &str,
+        keep: &[uuid::Uuid],
+    ) -> Result<usize, StoreError> {
+        // This source's passages of `path`, and passages stored before sources existed (no
+        // `source` field): the first source to re-ingest a path replaces them.
+        let filter = Filter {
+            must: Some(vec![keyword(PATH_FIELD, path.to_string())]),
+            should: Some(vec![
+                keyword(SOURCE_FIELD, source.to_string()),
+                Condition::IsEmpty(IsEmptyCondition::from(json_path(SOURCE_FIELD))),
+            ]),
+            ..Default::default()
+        };
         let keep: std::collections::HashSet<uuid::Uuid> = keep.iter().copied().collect();
         self.blocking("delete", move |shard| {
             let mut stale = Vec::new();
@@ -205,7 +230,7 @@ impl VectorStore for EdgeStore {
                     .scroll(ScrollRequest {
                         offset,
                         limit: Some(1000),
-                        filter: Some(Filter::new_must(keyword(PATH_FIELD, path.clone()))),
+                        filter: Some(filter.clone()),
                         with_payload: Some(WithPayloadInterface::Bool(false)),
                         with_vector: WithVector::Bool(false),
                         order_by: None,
@@ -239,12 +264,22 @@ impl VectorStore for EdgeStore {
         top_k: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<Hit>, StoreError> {
-        let filter = filter
+        let mut must = Vec::new();
+        if let Some(prefix) = filter
             .path_prefix
             .as_deref()
             .map(normalize_prefix)
             .filter(|p| !p.is_empty())
-            .map(|p| Filter::new_must(keyword(PREFIXES_FIELD, p)));
+        {
+            must.push(keyword(PREFIXES_FIELD, prefix));
+        }
+        if let Some(source) = &filter.source {
+            must.push(keyword(SOURCE_FIELD, source.clone()));
+        }
+        let filter = (!must.is_empty()).then(|| Filter {
+            must: Some(must),
+            ..Default::default()
+        });
         let hnsw_ef = self.hnsw_ef;
         self.blocking("search", move |shard| {
             let request = QueryRequest {
@@ -271,6 +306,7 @@ impl VectorStore for EdgeStore {
                     let payload = p.payload.map(|p| p.0).unwrap_or_default();
                     Hit {
                         score: p.score,
+                        source: payload_str(&payload, SOURCE_FIELD),
                         path: payload_str(&payload, PATH_FIELD),
                         title: payload_str(&payload, "title"),
                         heading: payload_str(&payload, "heading"),
@@ -291,6 +327,54 @@ impl VectorStore for EdgeStore {
                 })
                 .map(|n| n as u64)
                 .map_err(op_err("count"))
+        })
+        .await
+    }
+
+    async fn sources(&self) -> Result<Vec<SourceCount>, StoreError> {
+        self.blocking("facet", |shard| {
+            let response = shard
+                .facet(FacetRequest {
+                    key: json_path(SOURCE_FIELD),
+                    limit: MAX_SOURCES,
+                    filter: None,
+                    exact: true,
+                })
+                .map_err(op_err("facet"))?;
+            let mut out: Vec<SourceCount> = response
+                .hits
+                .into_iter()
+                .filter_map(|hit| match hit.value {
+                    FacetValue::Keyword(name) => Some(SourceCount {
+                        name,
+                        passages: hit.count as u64,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_source(&self, source: &str) -> Result<usize, StoreError> {
+        let filter = Filter::new_must(keyword(SOURCE_FIELD, source.to_string()));
+        self.blocking("delete", move |shard| {
+            let n = shard
+                .count(CountRequest {
+                    filter: Some(filter.clone()),
+                    exact: true,
+                })
+                .map_err(op_err("count"))?;
+            if n > 0 {
+                shard
+                    .update(UpdateOperation::PointOperation(
+                        PointOperations::DeletePointsByFilter(filter),
+                    ))
+                    .map_err(op_err("delete"))?;
+            }
+            Ok(n)
         })
         .await
     }
@@ -316,5 +400,88 @@ impl VectorStore for EdgeStore {
             },
             detail: format!("in-process Qdrant engine at {}", self.path.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passage(source: &str, path: &str, text: &str) -> (Passage, Vec<f32>) {
+        let p = Passage {
+            id: crate::ingest::passage_id(source, path, 0, text),
+            source: source.into(),
+            path: path.into(),
+            title: String::new(),
+            heading: String::new(),
+            text: text.into(),
+            chunk_index: 0,
+        };
+        (p, vec![1.0, 0.0, 0.0, 0.0])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_deletion_stays_within_a_source_and_takes_unnamed_passages() {
+        let dir = std::env::temp_dir().join(format!(
+            "ragbench-edge-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let store = EdgeStore::open(&StoreConfig::default(), &dir, 4).unwrap();
+        store
+            .upsert(vec![
+                passage("alpha", "index.mdx", "a"),
+                passage("beta", "index.mdx", "b"),
+            ])
+            .await
+            .unwrap();
+        // A passage written before sources existed: no `source` in its payload.
+        let legacy = qdrant_edge::external::serde_json::json!({ PATH_FIELD: "index.mdx" });
+        store
+            .shard
+            .update(UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(vec![
+                    PointStruct::new(
+                        PointId::Uuid(uuid::Uuid::from_u128(7)),
+                        vec![0.0, 1.0, 0.0, 0.0],
+                        legacy,
+                    )
+                    .into(),
+                ])),
+            ))
+            .unwrap();
+        assert_eq!(store.count().await.unwrap(), 3);
+        let keep = [passage("alpha", "index.mdx", "a").0.id];
+        assert_eq!(
+            store
+                .delete_by_path("alpha", "index.mdx", &keep)
+                .await
+                .unwrap(),
+            1,
+            "only the unnamed passage goes"
+        );
+        assert_eq!(
+            store
+                .delete_by_path("alpha", "index.mdx", &[])
+                .await
+                .unwrap(),
+            1
+        );
+        let sources = store.sources().await.unwrap();
+        assert_eq!(
+            sources,
+            vec![SourceCount {
+                name: "beta".into(),
+                passages: 1
+            }]
+        );
+        assert_eq!(store.delete_source("beta").await.unwrap(), 1);
+        assert_eq!(store.delete_source("beta").await.unwrap(), 0);
+        assert_eq!(store.count().await.unwrap(), 0);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

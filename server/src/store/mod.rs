@@ -35,8 +35,11 @@ pub enum StoreError {
 /// One passage of a document, as stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Passage {
-    /// Deterministic id from (path, chunk index, content hash): re-ingesting adds nothing.
+    /// Deterministic id from (source, path, chunk index, content hash): re-ingesting adds
+    /// nothing.
     pub id: uuid::Uuid,
+    /// The documentation set (named source) the passage belongs to.
+    pub source: String,
     /// Document path relative to the ingested folder, `/`-separated.
     pub path: String,
     /// Document title (front matter `title`, first `#` heading, or file name).
@@ -54,6 +57,9 @@ pub struct Passage {
 pub struct Hit {
     /// Cosine similarity.
     pub score: f32,
+    /// The documentation set (named source) of the document.
+    #[serde(default)]
+    pub source: String,
     /// Document path.
     pub path: String,
     /// Document title.
@@ -70,6 +76,17 @@ pub struct Hit {
 pub struct SearchFilter {
     /// Only documents under this folder (or exactly this file), e.g. `guides/` or `guides/test`.
     pub path_prefix: Option<String>,
+    /// Only passages of this source (documentation set); combined with `path_prefix`.
+    pub source: Option<String>,
+}
+
+/// A named source and how many passages it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCount {
+    /// The source's name.
+    pub name: String,
+    /// Passages stored for it.
+    pub passages: u64,
 }
 
 /// Stores passages and finds the nearest ones to a query vector.
@@ -82,9 +99,18 @@ pub trait VectorStore: Send + Sync {
         &self,
         ids: Vec<uuid::Uuid>,
     ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError>;
-    /// Deletes the passages of `path` whose ids are not in `keep` (stale chunks of an edited
-    /// file); returns how many were deleted.
-    async fn delete_by_path(&self, path: &str, keep: &[uuid::Uuid]) -> Result<usize, StoreError>;
+    /// Deletes the passages of `path` in `source` whose ids are not in `keep` (stale chunks
+    /// of an edited file); never touches another source. Returns how many were deleted.
+    async fn delete_by_path(
+        &self,
+        source: &str,
+        path: &str,
+        keep: &[uuid::Uuid],
+    ) -> Result<usize, StoreError>;
+    /// Every source with its passage count, by name.
+    async fn sources(&self) -> Result<Vec<SourceCount>, StoreError>;
+    /// Deletes every passage of `source`; returns how many were deleted (0: unknown source).
+    async fn delete_source(&self, source: &str) -> Result<usize, StoreError>;
     /// The `top_k` nearest passages.
     async fn search(
         &self,

@@ -6,7 +6,8 @@ use super::ReportError;
 use super::charts::{self, Chart};
 use super::compare::{self, CompareRow};
 use super::figures::{self, device};
-use crate::summary::{EndpointStats, LatencyStats, Summary, ThresholdResult};
+use crate::scenario::Loop;
+use crate::summary::{EndpointStats, HealthStatus, LatencyStats, Summary, ThresholdResult};
 use crate::units;
 
 /// The page template, `reports/templates/report.html` (autoescaped: its name ends in `.html`).
@@ -566,7 +567,16 @@ fn endpoint_row(name: &str, e: &EndpointStats, is_total: bool) -> EndpointRow {
     }
 }
 
+/// The run's facts table: what ran, on which server, on which machine.
 fn facts(d: &Summary) -> Vec<Fact> {
+    let mut f = run_facts(d);
+    f.extend(server_facts(d));
+    f.extend(machine_facts(d));
+    f
+}
+
+/// What ran, when and with which load.
+fn run_facts(d: &Summary) -> Vec<Fact> {
     let sc = &d.scenario;
     let mut f = Vec::new();
     let mut scenario = sc.name.clone();
@@ -589,7 +599,7 @@ fn facts(d: &Summary) -> Vec<Fact> {
             units::seconds(sc.warmup_s)
         ),
     ));
-    f.push(fact("Load", or_nr(load(d))));
+    f.push(fact("Load", load(d)));
     let total: u32 = sc.mix.values().sum();
     if !sc.mix.is_empty() {
         let mix = sc
@@ -609,20 +619,28 @@ fn facts(d: &Summary) -> Vec<Fact> {
             .join(", ");
         f.push(fact("Workload mix", mix));
     }
+    f
+}
+
+/// The server, its backends and its corpus.
+fn server_facts(d: &Summary) -> Vec<Fact> {
+    let mut f = Vec::new();
     let st = &d.stack;
     f.push(fact(
         "Stack",
-        match (st.kind.is_empty(), st.base_url.is_empty()) {
-            (false, false) => format!("{} ({})", st.kind, st.base_url),
-            (false, true) => st.kind.clone(),
-            (true, false) => st.base_url.clone(),
-            (true, true) => NOT_RECORDED.into(),
+        if st.base_url.is_empty() {
+            st.kind.name().to_string()
+        } else {
+            format!("{} ({})", st.kind.name(), st.base_url)
         },
     ));
     if let Some(v) = non_empty(&st.server_version) {
         f.push(fact("Server version", v));
     }
-    match (non_empty(&st.health_before), non_empty(&st.health_after)) {
+    match (
+        st.health_before.map(HealthStatus::name),
+        st.health_after.map(HealthStatus::name),
+    ) {
         (Some(b), Some(a)) => f.push(fact("Health", format!("{b} before the load, {a} after"))),
         (Some(b), None) => f.push(fact("Health", format!("{b} before the load"))),
         (None, Some(a)) => f.push(fact("Health", format!("{a} after the load"))),
@@ -640,6 +658,12 @@ fn facts(d: &Summary) -> Vec<Fact> {
     }
     f.push(fact("Corpus", or_nr(corpus(d))));
     f.push(fact("Vectors", or_nr(d.corpus.vectors.map(units::int))));
+    f
+}
+
+/// The machine, the revision and the harness.
+fn machine_facts(d: &Summary) -> Vec<Fact> {
+    let mut f = Vec::new();
     let m = &d.machine;
     let cores = match m.cpu_physical_cores {
         Some(p) if p != m.cpu_cores => format!("{} logical cores ({p} physical)", m.cpu_cores),
@@ -673,17 +697,16 @@ fn facts(d: &Summary) -> Vec<Fact> {
 }
 
 /// How the load was applied: `closed loop, 50 virtual users (goose 0.19)`.
-fn load(d: &Summary) -> Option<String> {
+fn load(d: &Summary) -> String {
     let sc = &d.scenario;
     let l = &d.load;
-    let mut load = if sc.mode == "open" {
+    let mut load = if sc.mode == Loop::Open {
         sc.rate_per_s.map(|r| {
             let mut s = format!(
                 "open loop, {} {}arrivals",
                 units::rps(r),
                 sc.arrival
-                    .as_ref()
-                    .map(|a| format!("{a} "))
+                    .map(|a| format!("{} ", a.name()))
                     .unwrap_or_default()
             );
             if let Some(m) = sc.max_in_flight {
@@ -700,7 +723,7 @@ fn load(d: &Summary) -> Option<String> {
             s
         })
     }
-    .or_else(|| Some(sc.mode.clone()).filter(|m| !m.is_empty()))?;
+    .unwrap_or_else(|| sc.mode.name().to_string());
     if !l.generator.is_empty() {
         load.push_str(&format!(" ({})", l.generator));
     }
@@ -718,7 +741,7 @@ fn load(d: &Summary) -> Option<String> {
             us(g.max_us)
         ));
     }
-    Some(load)
+    load
 }
 
 /// The instrument's floor in words, for the endpoint section.
