@@ -695,39 +695,17 @@ async fn measure(
     dir: &Path,
     up: &mut Up,
 ) -> Result<Measured, RunError> {
-    let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
-    let mint = TokenMint::new(&up.secret, lifetime);
-    let users = match scenario.mode {
-        LoadMode::Closed { vus, .. } => vus as usize,
-        LoadMode::Open { max_in_flight, .. } => (max_in_flight as usize).clamp(1, 64),
-    };
-    let tokens = Arc::new(mint.tokens(users)?);
-    let bad = Arc::new(auth::bad_token(lifetime)?);
-    let workload = Arc::new(Workload::new(scenario));
-    let api = Api::new(&up.base_url);
+    let ctx = load_context(scenario, dir, up)?;
 
     // Prime the cache, unmeasured; the responses' sizes shape the calibration's endpoint.
-    let (primed, body_sizes) = prime(scenario, &up.base_url, &workload, &tokens[0]).await?;
+    let (primed, body_sizes) = prime(scenario, &up.base_url, &ctx.workload, &ctx.tokens[0]).await?;
 
     let calibration = if opts.no_calibrate {
         None
     } else {
-        Some(calibrate(scenario, dir, &workload, &body_sizes).await?)
+        Some(calibrate(scenario, dir, &ctx.workload, &body_sizes).await?)
     };
 
-    let recorder = Arc::new(Recorder::new());
-    let ctx = LoadContext {
-        base_url: up.base_url.clone(),
-        api: api.clone(),
-        workload: workload.clone(),
-        recorder: recorder.clone(),
-        tokens,
-        bad_token: bad,
-        warmup: scenario.warmup,
-        duration: scenario.duration,
-        request_timeout: scenario.request_timeout,
-        run_dir: dir.to_path_buf(),
-    };
     let monitor = up
         .server_pid()
         .map(|pid| ProcessMonitor::start(pid, Duration::from_secs(1)));
@@ -739,40 +717,18 @@ async fn measure(
         crate::units::format_duration(scenario.warmup),
     ));
     let progress = LiveProgress::start(
-        recorder.clone(),
+        ctx.recorder.clone(),
         Instant::now(),
         scenario.warmup,
         scenario.duration,
     );
     let result = load::run(&ctx, &scenario.mode).await;
     progress.finish().await;
-    let gpu = tokio::task::spawn_blocking(move || gpu.stop())
-        .await
-        .unwrap_or_else(|_| {
-            crate::measure::gpu::GpuTelemetry::unavailable("the GPU sampler failed")
-        });
-    let (window, outcome) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            if let Some(m) = monitor {
-                let _ = tokio::task::spawn_blocking(move || {
-                    let now = Instant::now();
-                    m.stop((now, now))
-                })
-                .await;
-            }
-            return Err(e.into());
-        }
-    };
-    let server_stats = match monitor {
-        Some(m) => {
-            let w = (window.start, window.end);
-            tokio::task::spawn_blocking(move || m.stop(w)).await.ok()
-        }
-        None => None,
-    };
-    let health_after = api.health().await.ok();
-    let recorded = recorder.finish(window.measured(), &workload.endpoints());
+    let (gpu, server_stats, (window, outcome)) = stop_samplers(gpu, monitor, result).await?;
+    let health_after = ctx.api.health().await.ok();
+    let recorded = ctx
+        .recorder
+        .finish(window.measured(), &ctx.workload.endpoints());
     Ok(Measured {
         window,
         outcome,
@@ -783,6 +739,62 @@ async fn measure(
         primed,
         calibration,
     })
+}
+
+/// What the load needs: a token per virtual user (open loop: up to 64, used round-robin),
+/// a token the server must reject, the workload and a fresh recorder.
+fn load_context(scenario: &Scenario, dir: &Path, up: &Up) -> Result<LoadContext, RunError> {
+    let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
+    let mint = TokenMint::new(&up.secret, lifetime);
+    let users = match scenario.mode {
+        LoadMode::Closed { vus, .. } => vus as usize,
+        LoadMode::Open { max_in_flight, .. } => (max_in_flight as usize).clamp(1, 64),
+    };
+    Ok(LoadContext {
+        base_url: up.base_url.clone(),
+        api: Api::new(&up.base_url),
+        workload: Arc::new(Workload::new(scenario)),
+        recorder: Arc::new(Recorder::new()),
+        tokens: Arc::new(mint.tokens(users)?),
+        bad_token: Arc::new(auth::bad_token(lifetime)?),
+        warmup: scenario.warmup,
+        duration: scenario.duration,
+        request_timeout: scenario.request_timeout,
+        run_dir: dir.to_path_buf(),
+    })
+}
+
+/// Stops the GPU and server samplers on every path; the server's figures cover exactly the
+/// measured window when the load completed.
+async fn stop_samplers(
+    gpu: GpuSampler,
+    monitor: Option<ProcessMonitor>,
+    result: Result<(load::Window, load::LoadOutcome), load::LoadError>,
+) -> Result<
+    (
+        crate::measure::gpu::GpuTelemetry,
+        Option<summary::ProcessStats>,
+        (load::Window, load::LoadOutcome),
+    ),
+    RunError,
+> {
+    let gpu = tokio::task::spawn_blocking(move || gpu.stop())
+        .await
+        .unwrap_or_else(|_| {
+            crate::measure::gpu::GpuTelemetry::unavailable("the GPU sampler failed")
+        });
+    let window = result.as_ref().ok().map(|(w, _)| (w.start, w.end));
+    let server_stats = match monitor {
+        Some(m) => {
+            let span = window.unwrap_or_else(|| {
+                let now = Instant::now();
+                (now, now)
+            });
+            tokio::task::spawn_blocking(move || m.stop(span)).await.ok()
+        }
+        None => None,
+    };
+    Ok((gpu, server_stats, result?))
 }
 
 /// Sends every priming plan once, unmeasured. Returns how many were sent and the body sizes
