@@ -51,6 +51,9 @@ pub fn parse(source: &str, stem: &str) -> Document {
                 heading: trail
                     .iter()
                     .map(|(_, h)| h.as_str())
+                    // A heading that cleans to nothing (`## <Badge />`) still ends a section
+                    // but adds no empty step to the trail.
+                    .filter(|h| !h.is_empty())
                     .collect::<Vec<_>>()
                     .join(" > "),
                 text: cleaned,
@@ -85,7 +88,7 @@ pub fn parse(source: &str, stem: &str) -> Document {
             flush_section(&trail, &mut current, &mut sections);
             let level = caps[1].len();
             let text = clean_inline(&caps[2]);
-            if level == 1 && title.is_none() {
+            if level == 1 && title.is_none() && !text.is_empty() {
                 title = Some(text.clone());
             }
             while trail.last().is_some_and(|(l, _)| *l >= level) {
@@ -219,5 +222,14 @@ mod tests {
         assert_eq!(parse("# Hello\n\ntext", "x").title, "Hello");
         assert_eq!(parse("text only", "stem").title, "stem");
         assert_eq!(parse("---\nunterminated", "s").sections.len(), 1);
+    }
+
+    #[test]
+    fn a_heading_of_only_tags_is_no_title_and_no_empty_trail_step() {
+        // Found by tests/properties_ingest.rs: `# <br/>` gave the document an empty title.
+        let doc = parse("# <br/>\n\n## Usage\n\ntext\n\n# <Badge />\n\nmore", "stem");
+        assert_eq!(doc.title, "stem");
+        let headings: Vec<_> = doc.sections.iter().map(|s| s.heading.as_str()).collect();
+        assert_eq!(headings, vec!["Usage", ""]);
     }
 }
