@@ -116,21 +116,9 @@ pub struct RunFlags {
     /// Warm-up before the measured window (e.g. 20s).
     #[arg(long)]
     pub warmup: Option<String>,
-    /// Closed loop with this many virtual users.
-    #[arg(long)]
-    pub vus: Option<u32>,
-    /// Open loop at this many requests per second.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Open loop arrivals: constant or poisson.
-    #[arg(long)]
-    pub arrival: Option<String>,
-    /// Open loop: cap on requests in flight.
-    #[arg(long)]
-    pub max_in_flight: Option<u32>,
-    /// Closed loop: pause between a user's requests (e.g. 100ms).
-    #[arg(long)]
-    pub think_time: Option<String>,
+    /// The load shape, overriding the scenario's.
+    #[command(flatten)]
+    pub shape: LoadShapeFlags,
     /// Run against this server instead of starting one (external stack).
     #[arg(long)]
     pub base_url: Option<String>,
@@ -186,12 +174,20 @@ pub struct CalibrateFlags {
     /// Size of the trivial endpoint's response body (a cached /v1/search answer is ~2.7 KB).
     #[arg(long, default_value_t = 2700)]
     pub response_bytes: usize,
+    /// The load shape, overriding the scenario's.
+    #[command(flatten)]
+    pub shape: LoadShapeFlags,
+    /// Also write the floor as JSON (the summary's `calibration` section) to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Flags that override a scenario's load shape; runs and `harness calibrate` take the same.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LoadShapeFlags {
     /// Closed loop with this many virtual users.
     #[arg(long)]
     pub vus: Option<u32>,
-    /// Closed loop: pause between a user's requests (e.g. 1s).
-    #[arg(long)]
-    pub think_time: Option<String>,
     /// Open loop at this many requests per second.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -201,9 +197,23 @@ pub struct CalibrateFlags {
     /// Open loop: cap on requests in flight.
     #[arg(long)]
     pub max_in_flight: Option<u32>,
-    /// Also write the floor as JSON (the summary's `calibration` section) to this file.
+    /// Closed loop: pause between a user's requests (e.g. 100ms).
     #[arg(long)]
-    pub json: Option<PathBuf>,
+    pub think_time: Option<String>,
+}
+
+impl LoadShapeFlags {
+    /// These flags as scenario overrides, nothing else overridden.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            vus: self.vus,
+            rate: self.rate,
+            arrival: self.arrival.clone(),
+            max_in_flight: self.max_in_flight,
+            think_time: self.think_time.clone(),
+            ..Overrides::default()
+        }
+    }
 }
 
 impl RunFlags {
@@ -211,17 +221,13 @@ impl RunFlags {
         Overrides {
             duration: self.duration.clone(),
             warmup: self.warmup.clone(),
-            vus: self.vus,
-            rate: self.rate,
-            arrival: self.arrival.clone(),
-            max_in_flight: self.max_in_flight,
-            think_time: self.think_time.clone(),
             base_url: self.base_url.clone(),
             corpus_limit: self.corpus_limit,
             corpus_prefix: self.corpus_prefix.clone(),
             no_generator: self.no_generator,
             thresholds: self.thresholds.clone(),
             no_thresholds: self.no_thresholds,
+            ..self.shape.overrides()
         }
     }
 }
@@ -354,15 +360,7 @@ fn calibrate(flags: CalibrateFlags) -> ExitCode {
         } else {
             scenario_file(&flags.scenario)?
         };
-        let overrides = Overrides {
-            vus: flags.vus,
-            think_time: flags.think_time.clone(),
-            rate: flags.rate,
-            arrival: flags.arrival.clone(),
-            max_in_flight: flags.max_in_flight,
-            ..Overrides::default()
-        };
-        let scenario = scenario::load(&file, &overrides)?;
+        let scenario = scenario::load(&file, &flags.shape.overrides())?;
         let parse = |what: &str, v: &str| {
             crate::units::parse_duration(v).map_err(|e| anyhow::anyhow!("--{what} {v:?}: {e}"))
         };

@@ -132,19 +132,8 @@ impl Api {
     pub async fn health(&self) -> Result<Health, ClientError> {
         let url = format!("{}/health", self.base);
         let what = "health check";
-        let resp = self
-            .client
-            .get(&url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                what,
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
+        let req = self.client.get(&url).timeout(Duration::from_secs(10));
+        let (status, body) = fetch(req, what, &url).await?;
         match serde_json::from_str::<Health>(&body) {
             Ok(h) => Ok(h),
             Err(source) if status == 200 || status == 503 => Err(ClientError::Decode {
@@ -179,19 +168,8 @@ impl Api {
     pub async fn cache_counters(&self) -> Result<CacheCounters, ClientError> {
         let url = format!("{}/metrics", self.base);
         let what = "metrics scrape";
-        let resp = self
-            .client
-            .get(&url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                what,
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
+        let req = self.client.get(&url).timeout(Duration::from_secs(10));
+        let (status, body) = fetch(req, what, &url).await?;
         if status != 200 {
             return Err(ClientError::Status {
                 what,
@@ -212,21 +190,13 @@ impl Api {
     ) -> Result<IngestReport, ClientError> {
         let url = format!("{}/v1/ingest", self.base);
         let what = "ingest";
-        let resp = self
+        let req = self
             .client
             .post(&url)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .json(&serde_json::json!({ "path": dir }))
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                what,
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
+            .timeout(timeout);
+        let (status, body) = fetch(req, what, &url).await?;
         if !(200..300).contains(&status) {
             return Err(ClientError::Status {
                 what,
@@ -242,6 +212,22 @@ impl Api {
             body: truncate(&body),
         })
     }
+}
+
+/// Sends a control request and reads its whole body as text: the status and the body, or
+/// the transport error naming `what` was being done.
+async fn fetch(
+    req: reqwest::RequestBuilder,
+    what: &'static str,
+    url: &str,
+) -> Result<(u16, String), ClientError> {
+    let resp = req.send().await.map_err(|source| ClientError::Transport {
+        what,
+        url: url.to_string(),
+        source,
+    })?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
 }
 
 /// The result of sending one plan.
