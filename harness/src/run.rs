@@ -712,7 +712,7 @@ async fn measure(
     let gpu = GpuSampler::start(Duration::from_secs(1));
     console::step(format!(
         "load: {} for {} after {} warm-up",
-        describe_load(&scenario.mode),
+        scenario.mode.describe(),
         crate::units::format_duration(scenario.duration),
         crate::units::format_duration(scenario.warmup),
     ));
@@ -842,21 +842,6 @@ async fn prime(
     Ok((primed, body_sizes))
 }
 
-/// The load shape, for the console.
-fn describe_load(mode: &LoadMode) -> String {
-    match mode {
-        LoadMode::Closed { vus, .. } => format!("{vus} virtual users (goose)"),
-        LoadMode::Open {
-            rate,
-            arrival,
-            max_in_flight,
-        } => format!(
-            "{rate} req/s {} arrivals, at most {max_in_flight} in flight",
-            arrival.name()
-        ),
-    }
-}
-
 /// The in-run calibration: the floor with the run's load shape against a trivial endpoint
 /// answering with the mean size of the priming responses (2 KiB when none were primed).
 async fn calibrate(
@@ -874,7 +859,7 @@ async fn calibrate(
     let spin = console::spinner(format!(
         "calibrating the instrument: {} against a trivial loopback endpoint ({response_bytes} B \
          responses), {} + {}",
-        crate::load::calibrate::describe(&scenario.mode),
+        scenario.mode.describe(),
         crate::units::format_duration(durations.floor),
         crate::units::format_duration(durations.max_rate),
     ));

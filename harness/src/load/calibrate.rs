@@ -185,7 +185,7 @@ pub async fn calibrate(
     };
 
     Ok(Calibration {
-        shape: describe(mode),
+        shape: mode.describe(),
         measured_s: window.measured().as_secs_f64(),
         response_bytes: response_bytes as u64,
         latency: floor.overall.latency.clone(),
@@ -212,24 +212,6 @@ fn flat_out(mode: &LoadMode) -> LoadMode {
             arrival: Arrival::Constant,
             max_in_flight: *max_in_flight,
         },
-    }
-}
-
-/// The load shape in words, e.g. `open 600/s poisson, at most 256 in flight`.
-pub fn describe(mode: &LoadMode) -> String {
-    match mode {
-        LoadMode::Closed { vus, think_time } => format!(
-            "closed, {vus} VUs, think time {}",
-            crate::units::format_duration(*think_time)
-        ),
-        LoadMode::Open {
-            rate,
-            arrival,
-            max_in_flight,
-        } => format!(
-            "open {rate}/s {}, at most {max_in_flight} in flight",
-            arrival.name()
-        ),
     }
 }
 

@@ -142,6 +142,25 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
+    /// The load shape in words, e.g. `open 600/s poisson, at most 256 in flight`: the
+    /// console's load line and the calibration's `shape` say it the same way.
+    pub fn describe(&self) -> String {
+        match self {
+            LoadMode::Closed { vus, think_time } => format!(
+                "closed, {vus} VUs, think time {}",
+                crate::units::format_duration(*think_time)
+            ),
+            LoadMode::Open {
+                rate,
+                arrival,
+                max_in_flight,
+            } => format!(
+                "open {rate}/s {}, at most {max_in_flight} in flight",
+                arrival.name()
+            ),
+        }
+    }
+
     /// Closed or open, without the numbers: what `summary.json` records.
     pub fn kind(&self) -> Loop {
         match self {
