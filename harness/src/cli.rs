@@ -7,6 +7,7 @@
 //! harness merge RUN... [--out DIR]              one run from runs made at once on several machines
 //! harness compare RUN... [--out FILE.html]      runs side by side, changes against the first
 //! harness calibrate SCENARIO [flags]            the instrument's own floor with that load shape
+//! harness preflight [SCENARIO] [--server-bin]   the GPU checks a GPU scenario runs first
 //! ```
 //!
 //! Exit codes: 0 every threshold passed, 1 a threshold failed (or no requests were made),
@@ -98,6 +99,16 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The GPU preflight of a scenario (default phase3): NVML finds the GPU, the server's
+    /// embedder starts on it and embeds a probe sentence. Exit 0 when every step passes.
+    Preflight {
+        /// A name under scenarios/ or a scenario file.
+        #[arg(default_value = "phase3")]
+        scenario: String,
+        /// The ragbench-server binary to check (default: the harness's own server).
+        #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
+        server_bin: Option<PathBuf>,
+    },
     /// Runs the server in this process (used by the embedded stack).
     #[command(name = "__server", hide = true)]
     Server {
@@ -155,6 +166,14 @@ pub struct RunFlags {
     /// Skip measuring the instrument's own floor before the warm-up.
     #[arg(long)]
     pub no_calibrate: bool,
+    /// Skip the GPU preflight of a scenario that needs a GPU (its GPU thresholds then fail on
+    /// a machine without one, and the rest is still measured).
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Start this ragbench-server binary instead of the harness's own server (e.g. one built
+    /// with `--features cuda`).
+    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
 }
 
 /// `harness calibrate`'s arguments: a scenario for the load shape, and overrides of it.
@@ -296,6 +315,10 @@ pub fn main() -> ExitCode {
         Command::Calibrate(flags) => calibrate(flags),
         Command::Merge { runs, out } => merge(&runs, out.as_deref()),
         Command::Compare { runs, out } => compare(&runs, out.as_deref()),
+        Command::Preflight {
+            scenario,
+            server_bin,
+        } => preflight(&scenario, server_bin),
     }
 }
 
@@ -430,7 +453,8 @@ fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
         max_regression_pct,
         no_report: flags.no_report,
         no_calibrate: flags.no_calibrate,
-        server_command: None,
+        no_preflight: flags.no_preflight,
+        server_command: server_command(flags.server_bin.clone()),
         project_root: root,
     };
     keep_loopback_off_proxies();
@@ -445,6 +469,41 @@ fn run_file(file: &Path, flags: RunFlags) -> ExitCode {
     match runtime.block_on(run::run(&scenario, &opts)) {
         Ok(result) => ExitCode::from(result.summary.verdict.exit_code as u8),
         Err(e) => setup_error(&e.into()),
+    }
+}
+
+/// `--server-bin PATH`: that binary, with no leading arguments.
+fn server_command(server_bin: Option<PathBuf>) -> Option<(PathBuf, Vec<String>)> {
+    server_bin.map(|path| (path, Vec::new()))
+}
+
+fn preflight(name: &str, server_bin: Option<PathBuf>) -> ExitCode {
+    let file = if Path::new(name).is_file() {
+        Ok(PathBuf::from(name))
+    } else {
+        scenario_file(name)
+    };
+    let scenario = match file.and_then(|f| Ok(scenario::load(&f, &Overrides::default())?)) {
+        Ok(s) => s,
+        Err(e) => return setup_error(&e),
+    };
+    let opts = RunOptions {
+        server_command: server_command(server_bin),
+        ..RunOptions::default()
+    };
+    let server = match run::server_invocation(&scenario, &opts) {
+        Ok(s) => s,
+        Err(e) => return setup_error(&e.into()),
+    };
+    let checks = crate::preflight::run(&server);
+    for check in &checks {
+        let mark = if check.ok { "ok" } else { "FAILED" };
+        println!("preflight {} {mark}: {}", check.step, check.line);
+    }
+    if checks.iter().all(|c| c.ok) {
+        ExitCode::from(EXIT_PASS)
+    } else {
+        ExitCode::from(EXIT_SETUP)
     }
 }
 

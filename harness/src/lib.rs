@@ -27,6 +27,7 @@ pub mod cli;
 pub mod load;
 pub mod measure;
 pub mod output;
+pub mod preflight;
 pub mod run;
 pub mod scenario;
 pub mod stack;

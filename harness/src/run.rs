@@ -81,6 +81,8 @@ pub struct RunOptions {
     pub project_root: PathBuf,
     /// Skip the instrument's calibration before the warm-up (`--no-calibrate`).
     pub no_calibrate: bool,
+    /// Skip the GPU preflight (`--no-preflight`): the old warning only.
+    pub no_preflight: bool,
 }
 
 /// What a finished run produced.
@@ -141,7 +143,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     ));
     let machine = provenance::machine();
     let git = provenance::git_revision(&opts.project_root);
-    warn_without_gpu(scenario);
+    gpu_preflight(scenario, opts)?;
     let baseline = find_baseline(opts, &dir)?;
     if opts.max_regression_pct.is_some() && baseline.is_none() {
         return Err(RunError::Options(
@@ -169,17 +171,63 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     })
 }
 
-/// Warns up front when a threshold needs a GPU this machine does not show.
-fn warn_without_gpu(scenario: &Scenario) {
-    if scenario.rules.iter().any(|r| r.needs_gpu()) {
+/// Before a scenario that needs a GPU: the preflight's steps, each one line; a failed step
+/// stops the run as a setup error. An external stack is only checked for the GPU itself.
+fn gpu_preflight(scenario: &Scenario, opts: &RunOptions) -> Result<(), RunError> {
+    if !crate::preflight::needs_gpu(scenario) {
+        return Ok(());
+    }
+    if opts.no_preflight {
         let probe = GpuSampler::start(Duration::from_millis(100)).stop();
         if !probe.available {
             console::step(format!(
-                "warning: a threshold needs the GPU, and {}: that threshold will fail",
+                "warning: this scenario needs the GPU, and {}: its GPU thresholds will fail",
                 probe.describe()
             ));
         }
+        return Ok(());
     }
+    let server = server_invocation(scenario, opts)?;
+    let checks = match scenario.stack {
+        StackKind::Embedded => crate::preflight::run(&server),
+        StackKind::External { .. } => crate::preflight::run_gpu_only(),
+    };
+    for check in &checks {
+        let mark = if check.ok { "ok" } else { "FAILED" };
+        console::step(format!("preflight {} {mark}: {}", check.step, check.line));
+    }
+    match checks.iter().find(|c| !c.ok) {
+        Some(failed) => Err(RunError::Unhealthy(format!(
+            "GPU preflight failed at `{}`: {} (--no-preflight runs the scenario anyway; its GPU \
+             thresholds then fail)",
+            failed.step, failed.line
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The server binary and its settings, for the embedded stack and the preflight.
+pub fn server_invocation(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<crate::preflight::ServerInvocation, RunError> {
+    let (exe, prefix_args) = match &opts.server_command {
+        Some(c) => c.clone(),
+        None => (
+            std::env::current_exe().map_err(|source| RunError::Io {
+                path: PathBuf::from("<current exe>"),
+                source,
+            })?,
+            vec!["__server".to_string()],
+        ),
+    };
+    Ok(crate::preflight::ServerInvocation {
+        exe,
+        prefix_args,
+        config: scenario.server_config.clone(),
+        env: scenario.server_env.clone(),
+        timeout: scenario.startup_timeout,
+    })
 }
 
 /// Stops an embedded server on every path (also done by Drop).
@@ -462,19 +510,10 @@ async fn start_server(
     secret: &str,
     corpus_dir: Option<&(PathBuf, String)>,
 ) -> Result<ServerChild, RunError> {
-    let (exe, prefix) = match &opts.server_command {
-        Some(c) => c.clone(),
-        None => (
-            std::env::current_exe().map_err(|source| RunError::Io {
-                path: PathBuf::from("<current exe>"),
-                source,
-            })?,
-            vec!["__server".to_string()],
-        ),
-    };
+    let server = server_invocation(scenario, opts)?;
     let spec = ServerSpec {
-        exe,
-        prefix_args: prefix,
+        exe: server.exe,
+        prefix_args: server.prefix_args,
         data_dir: dir.join("data"),
         log_path: dir.join("server.log"),
         secret: secret.to_string(),
@@ -618,9 +657,15 @@ async fn ingest(
     ));
     let started = Instant::now();
     let token = mint.ingest_token("harness-ingest")?;
-    let report = api
-        .ingest(&path.display().to_string(), &token, scenario.ingest_timeout)
-        .await;
+    // As a job: a long ingest is followed by its progress, not one request held for minutes.
+    let report = crate::stack::ingest::ingest_job(
+        api.base(),
+        &path.display().to_string(),
+        &token,
+        scenario.ingest_timeout,
+        crate::stack::ingest::spinner_progress(&spin, format!("ingesting {files} files")),
+    )
+    .await;
     spin.finish_and_clear();
     let report = report?;
     let wall = started.elapsed().as_secs_f64();

@@ -8,8 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    SECRET, StallingServerDouble, assert_schema_valid, double_scenario, harness, questions_file,
-    show, summary_json,
+    StallingServerDouble, assert_schema_valid, questions_file, run_against, show, summary_json,
 };
 
 fn open_loop_p99(stall_every: u64) -> (u64, serde_json::Value) {
@@ -21,18 +20,7 @@ fn open_loop_p99(stall_every: u64) -> (u64, serde_json::Value) {
          [workload]\nsearch = 1\nquestions = \"{}\"\n",
         questions_file().display()
     );
-    let file = double_scenario(dir.path(), "open-stall", &double.base_url, &body);
-    let out_dir = dir.path().join("run");
-    let out = harness(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--no-report",
-        ],
-        &[("RAGBENCH_JWT_SECRET", SECRET)],
-    );
+    let (out, out_dir) = run_against(&double, dir.path(), "open-stall", &body, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let s = summary_json(&out_dir);
     assert_schema_valid(&s);
@@ -96,18 +84,12 @@ fn no_calibrate_skips_the_floor() {
          duration = \"1s\"\nwarmup = \"0s\"\n\n[workload]\nsearch = 1\nquestions = \"{}\"\n",
         questions_file().display()
     );
-    let file = double_scenario(dir.path(), "no-calibrate", &double.base_url, &body);
-    let out_dir = dir.path().join("run");
-    let out = harness(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--no-report",
-            "--no-calibrate",
-        ],
-        &[("RAGBENCH_JWT_SECRET", SECRET)],
+    let (out, out_dir) = run_against(
+        &double,
+        dir.path(),
+        "no-calibrate",
+        &body,
+        &["--no-calibrate"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let s = summary_json(&out_dir);
@@ -126,18 +108,7 @@ fn impossible_threshold_exits_1_and_junit_shows_it() {
          [workload]\nsearch = 9\nhealth = 1\nbad_token_share = 0.1\nprime = true\nquestions = \"{}\"\n",
         questions_file().display()
     );
-    let file = double_scenario(dir.path(), "impossible", &double.base_url, &body);
-    let out_dir = dir.path().join("run");
-    let out = harness(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--no-report",
-        ],
-        &[("RAGBENCH_JWT_SECRET", SECRET)],
-    );
+    let (out, out_dir) = run_against(&double, dir.path(), "impossible", &body, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("verdict: FAIL"), "{}", show(&out));

@@ -47,6 +47,13 @@ fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
 
+/// Asserts that the page holds each of `items` (`what` names them in the failure).
+fn assert_holds(html: &str, what: &str, items: &[&str]) {
+    for item in items {
+        assert!(html.contains(item), "{what} {item:?}");
+    }
+}
+
 #[test]
 fn fixtures_are_harness_summaries() {
     for name in [
@@ -84,45 +91,53 @@ fn gpu_run_against_cpu_baseline_has_every_section_and_one_svg_per_chart() {
 
     // Verdict and thresholds.
     assert!(html.contains("badge pass"));
-    for rule in [
-        "search.p95 &lt; 0.5ms",
-        "throughput &gt; 500/s",
-        "gpu_util &gt;= 60%",
-    ] {
-        assert!(html.contains(rule), "threshold {rule}");
-    }
+    assert_holds(
+        &html,
+        "threshold",
+        &[
+            "search.p95 &lt; 0.5ms",
+            "throughput &gt; 500/s",
+            "gpu_util &gt;= 60%",
+        ],
+    );
     // Run facts.
-    for fact in [
-        "phase3: GPU (scenarios/phase3.toml)",
-        "closed loop, 50 virtual users (goose 0.19)",
-        "bun-types@1.3.14: 332 files, 1,543 chunks",
-        "Intel(R) Xeon(R) Platinum 8480+, 16 logical cores (8 physical)",
-        "1 x NVIDIA H100 80GB HBM3 (80 GiB)",
-        "4f1c2ab9d03e",
-        "3 m 0 s measured, after 10 s of warm-up",
-    ] {
-        assert!(html.contains(fact), "fact {fact:?}");
-    }
+    assert_holds(
+        &html,
+        "fact",
+        &[
+            "phase3: GPU (scenarios/phase3.toml)",
+            "closed loop, 50 virtual users (goose 0.19)",
+            "bun-types@1.3.14: 332 files, 1,543 chunks",
+            "Intel(R) Xeon(R) Platinum 8480+, 16 logical cores (8 physical)",
+            "1 x NVIDIA H100 80GB HBM3 (80 GiB)",
+            "4f1c2ab9d03e",
+            "3 m 0 s measured, after 10 s of warm-up",
+        ],
+    );
     // Endpoints with percentiles, cached and uncached apart.
-    for row in [
-        "<td>search</td>",
-        "<td>query</td>",
-        "<td>health</td>",
-        "search: cache hits",
-        "search: cache misses",
-        "all requests",
-    ] {
-        assert!(html.contains(row), "endpoint row {row}");
-    }
+    assert_holds(
+        &html,
+        "endpoint row",
+        &[
+            "<td>search</td>",
+            "<td>query</td>",
+            "<td>health</td>",
+            "search: cache hits",
+            "search: cache misses",
+            "all requests",
+        ],
+    );
     // Stage table.
-    for stage in [
-        "<td>embed</td>",
-        "<td>search</td>",
-        "<td>generate</td>",
-        "<td>cache</td>",
-    ] {
-        assert!(html.contains(stage), "stage {stage}");
-    }
+    assert_holds(
+        &html,
+        "stage",
+        &[
+            "<td>embed</td>",
+            "<td>search</td>",
+            "<td>generate</td>",
+            "<td>cache</td>",
+        ],
+    );
     // The CPU vs GPU table: side by side with improvement factors, colored.
     assert!(html.contains("CPU vs GPU: phase2 \u{2192} phase3"));
     assert!(html.contains("phase2 \u{b7} CPU (baseline)"));

@@ -2,83 +2,63 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{harness, show};
 
-fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+/// Runs scenario `text`, written as `name`, which must be a usage error (exit 2). Returns the
+/// file's path, the stderr, and all the run printed (for assertion messages).
+fn usage_error(name: &str, text: &str) -> (PathBuf, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = harness(&["run", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (file, stderr, show(&out))
 }
 
 #[test]
 fn broken_scenario_exits_2_naming_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
+    let (file, stderr, shown) = usage_error(
         "broken.toml",
         "name = \"broken\"\n\n[load]\nmode = \"closed\"\nvus = \"fifty\"\nduration = \"10s\"\n",
     );
-    let out = harness(&["run", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("{}:5:", file.display())),
-        "the error names file and line 5: {}",
-        show(&out)
+        "the error names file and line 5: {shown}"
     );
     assert!(
         stderr.contains("load.vus"),
-        "the error names the field: {}",
-        show(&out)
+        "the error names the field: {shown}"
     );
 }
 
 #[test]
 fn unknown_key_exits_2_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "typo.toml",
-        "[load]\nvus = 5\nduraton = \"10s\"\n",
-    );
-    let out = harness(&["run", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(":3:"), "{}", show(&out));
-    assert!(stderr.contains("duraton"), "{}", show(&out));
+    let (_, stderr, shown) = usage_error("typo.toml", "[load]\nvus = 5\nduraton = \"10s\"\n");
+    assert!(stderr.contains(":3:"), "{shown}");
+    assert!(stderr.contains("duraton"), "{shown}");
 }
 
 #[test]
 fn invalid_threshold_rule_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
+    let (file, stderr, shown) = usage_error(
         "rules.toml",
         "thresholds = [\"error_rate < 1%\", \"p95 < 2 parsecs\"]\n",
     );
-    let out = harness(&["run", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("thresholds[1]"), "{}", show(&out));
+    assert!(stderr.contains("thresholds[1]"), "{shown}");
     assert!(
         stderr.contains(&format!("{}:1:", file.display())),
-        "the error names the rule's line: {}",
-        show(&out)
+        "the error names the rule's line: {shown}"
     );
-    assert!(stderr.contains("p95 < 2 parsecs"), "{}", show(&out));
+    assert!(stderr.contains("p95 < 2 parsecs"), "{shown}");
 }
 
 #[test]
 fn containers_stack_is_rejected_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "c.toml", "[stack]\nkind = \"containers\"\n");
-    let out = harness(&["run", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("scale-out"),
-        "{}",
-        show(&out)
-    );
+    let (_, stderr, shown) = usage_error("c.toml", "[stack]\nkind = \"containers\"\n");
+    assert!(stderr.contains("scale-out"), "{shown}");
 }
 
 #[test]

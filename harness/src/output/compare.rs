@@ -19,8 +19,6 @@ use crate::verdict::Better;
 
 /// The page template, autoescaped (its name ends in `.html`).
 const COMPARE_TEMPLATE: &str = include_str!("../../../reports/templates/compare.html");
-/// The report's style sheet, shared so both pages look alike.
-const CSS_TEMPLATE: &str = include_str!("../../../reports/templates/report.css");
 
 /// Why the comparison page could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -410,10 +408,7 @@ pub fn render_html(c: &Comparison) -> Result<String, CompareError> {
         comparison: c,
     };
     crate::output::report::render_template(
-        &[
-            ("report.css", CSS_TEMPLATE),
-            ("compare.html", COMPARE_TEMPLATE),
-        ],
+        &[("compare.html", COMPARE_TEMPLATE)],
         "compare.html",
         &page,
     )

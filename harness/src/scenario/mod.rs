@@ -82,10 +82,11 @@ impl StackKind {
     }
 }
 
-/// The stack's kind as `summary.json` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The stack's kind as `[stack] kind` and `summary.json` spell it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stack {
+    #[default]
     Embedded,
     External,
 }
@@ -100,7 +101,7 @@ impl Stack {
     }
 }
 
-/// Arrival process of the open loop.
+/// Arrival process of the open loop, as `[load] arrival` and `summary.json` spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
@@ -170,7 +171,7 @@ impl LoadMode {
     }
 }
 
-/// Closed or open loop, as `summary.json` spells it.
+/// Closed or open loop, as `[load] mode` and `summary.json` spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loop {

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 
-use super::ScenarioError;
+use super::{Arrival, Loop, ScenarioError, Stack};
 #[cfg(test)]
 use super::{Overrides, resolve};
 
@@ -39,12 +41,12 @@ pub struct ScenarioFile {
 }
 
 /// `[stack]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackSection {
-    /// `embedded` (default), `external` or `containers`.
-    #[serde(default = "default_stack_kind")]
-    pub kind: String,
+    /// `embedded` (default) or `external`.
+    #[serde(default)]
+    pub kind: Stack,
     /// External stack: the server's base URL.
     pub base_url: Option<String>,
     /// External stack: the environment variable holding the JWT secret
@@ -53,21 +55,6 @@ pub struct StackSection {
     /// Embedded stack: how long to wait for the server's "listening" line (default `15m`,
     /// as a first start fetches models).
     pub startup_timeout: Option<String>,
-}
-
-impl Default for StackSection {
-    fn default() -> Self {
-        StackSection {
-            kind: default_stack_kind(),
-            base_url: None,
-            jwt_secret_env: None,
-            startup_timeout: None,
-        }
-    }
-}
-
-fn default_stack_kind() -> String {
-    "embedded".into()
 }
 
 /// `[server]`: options for the embedded server.
@@ -105,7 +92,7 @@ pub struct CorpusSection {
 #[serde(deny_unknown_fields)]
 pub struct LoadSection {
     /// `closed` (virtual users, default) or `open` (arrival rate).
-    pub mode: Option<String>,
+    pub mode: Option<Loop>,
     /// Closed loop: virtual users (default 10).
     pub vus: Option<u32>,
     /// Measured duration (default `30s`).
@@ -117,7 +104,7 @@ pub struct LoadSection {
     /// Open loop: requests per second.
     pub rate: Option<f64>,
     /// Open loop: `constant` (default) or `poisson`.
-    pub arrival: Option<String>,
+    pub arrival: Option<Arrival>,
     /// Open loop: cap on requests in flight (default 256).
     pub max_in_flight: Option<u32>,
     /// Per-request timeout (default `60s`).
@@ -224,6 +211,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
         };
         let message = e.message().trim().to_string();
         let field = field_at(text, e.span().map(|s| s.start), &message);
+        let message = unknown_value(&field, &message).unwrap_or(message);
         ScenarioError::Syntax {
             path: path.display().to_string(),
             line,
@@ -232,6 +220,30 @@ pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
             message,
         }
     })
+}
+
+/// One of a closed set of values (a serde enum such as [`Arrival`]) named by a command-line
+/// flag that overrides `field`; an unknown one is worded as in the file.
+pub(super) fn variant<T: DeserializeOwned>(field: &str, value: &str) -> Result<T, String> {
+    T::deserialize(StrDeserializer::<ValueError>::new(value)).map_err(|e| {
+        let message = e.to_string();
+        unknown_value(field, &message).unwrap_or(message)
+    })
+}
+
+/// serde's "unknown variant `x`, expected `a` or `b`" in the scenario's words: the bad value
+/// and the accepted ones (the field is named before the message).
+fn unknown_value(field: &str, message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (value, expected) = rest.split_once("`, expected ")?;
+    if field == "stack.kind" && value == "containers" {
+        return Some(
+            "the `containers` stack (Qdrant and Ollama in containers) arrives with the scale-out work; \
+             use `embedded`, or start the services yourself and use `external` with --base-url"
+                .into(),
+        );
+    }
+    Some(format!("unknown value `{value}`: use {expected}"))
 }
 
 /// 1-based line and column of a byte offset.
@@ -353,6 +365,37 @@ mod tests {
         )
         .to_string();
         assert!(e2.starts_with("s.toml:3:1: load.rate:"), "{e2}");
+    }
+
+    #[test]
+    fn unknown_values_name_the_key_the_value_and_the_accepted_ones() {
+        let e = err("[load]\nmode = \"half-open\"\n");
+        assert!(
+            e.starts_with(
+                "s.toml:2:8: load.mode: unknown value `half-open`: use `closed` or `open`"
+            ),
+            "{e}"
+        );
+        let e = err("[load]\narrival = \"bursty\"\n");
+        assert!(
+            e.contains("load.arrival: unknown value `bursty`: use `constant` or `poisson`"),
+            "{e}"
+        );
+        let e = err("[stack]\nkind = \"cloud\"\n");
+        assert!(
+            e.contains("stack.kind: unknown value `cloud`: use `embedded` or `external`"),
+            "{e}"
+        );
+        let e = err("[stack]\nkind = \"containers\"\n");
+        assert!(e.contains("stack.kind: the `containers` stack"), "{e}");
+        assert_eq!(
+            variant::<Arrival>("load.arrival", "bursty").unwrap_err(),
+            "unknown value `bursty`: use `constant` or `poisson`"
+        );
+        assert_eq!(
+            variant::<Arrival>("load.arrival", "poisson"),
+            Ok(Arrival::Poisson)
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Arrival, LoadMode, Mix, Overrides, Scenario, ScenarioError, ScenarioFile, StackKind,
-    WorkloadSection,
+    Arrival, LoadMode, Loop, Mix, Overrides, Scenario, ScenarioError, ScenarioFile, Stack,
+    StackKind, WorkloadSection, parse,
 };
 use crate::units::parse_duration;
 use crate::verdict::rules::{self, Rule};
@@ -127,12 +127,12 @@ fn resolve_stack(
         .base_url
         .clone()
         .or_else(|| file.stack.base_url.clone());
-    let stack = match (file.stack.kind.as_str(), &overrides.base_url) {
+    let stack = match (file.stack.kind, &overrides.base_url) {
         (_, Some(url)) => StackKind::External {
             base_url: url.clone(),
         },
-        ("embedded", None) => StackKind::Embedded,
-        ("external", None) => match base_url {
+        (Stack::Embedded, None) => StackKind::Embedded,
+        (Stack::External, None) => match base_url {
             Some(url) => StackKind::External { base_url: url },
             None => {
                 return Err(invalid(
@@ -142,21 +142,6 @@ fn resolve_stack(
                 ));
             }
         },
-        ("containers", None) => {
-            return Err(invalid(
-                path,
-                "stack.kind",
-                "the `containers` stack (Qdrant and Ollama in containers) arrives with the scale-out work; \
-                 use `embedded`, or start the services yourself and use `external` with --base-url",
-            ));
-        }
-        (other, None) => {
-            return Err(invalid(
-                path,
-                "stack.kind",
-                format!("unknown stack `{other}`: use `embedded` or `external`"),
-            ));
-        }
     };
     if let StackKind::External { base_url } = &stack
         && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
@@ -244,35 +229,26 @@ fn resolve_mode(
             "--vus (closed loop) and --rate (open loop) exclude each other: pass one",
         ));
     }
-    let mode_name = if overrides.vus.is_some() {
-        "closed".to_string()
+    let mode = if overrides.vus.is_some() {
+        Loop::Closed
     } else if overrides.rate.is_some() {
-        "open".to_string()
+        Loop::Open
     } else {
-        l.mode.clone().unwrap_or_else(|| {
-            if l.rate.is_some() {
-                "open".into()
-            } else {
-                "closed".into()
-            }
+        l.mode.unwrap_or(if l.rate.is_some() {
+            Loop::Open
+        } else {
+            Loop::Closed
         })
     };
-    match mode_name.as_str() {
-        "closed" => {
+    match mode {
+        Loop::Closed => {
             let vus = overrides.vus.or(l.vus).unwrap_or(10);
             if vus == 0 {
                 return Err(invalid(path, "load.vus", "needs at least 1 virtual user"));
             }
             Ok(LoadMode::Closed { vus, think_time })
         }
-        "open" => resolve_open(path, file, overrides),
-        other => Err(invalid(
-            path,
-            "load.mode",
-            format!(
-                "unknown mode `{other}`: use `closed` (virtual users) or `open` (arrival rate)"
-            ),
-        )),
+        Loop::Open => resolve_open(path, file, overrides),
     }
 }
 
@@ -297,21 +273,11 @@ fn resolve_open(
             format!("{rate} is not a rate: give requests per second above 0"),
         ));
     }
-    let arrival = match overrides
-        .arrival
-        .as_deref()
-        .or(l.arrival.as_deref())
-        .unwrap_or("constant")
-    {
-        "constant" => Arrival::Constant,
-        "poisson" => Arrival::Poisson,
-        other => {
-            return Err(invalid(
-                path,
-                "load.arrival",
-                format!("unknown arrival `{other}`: use `constant` or `poisson`"),
-            ));
+    let arrival = match &overrides.arrival {
+        Some(flag) => {
+            parse::variant("load.arrival", flag).map_err(|m| invalid(path, "load.arrival", m))?
         }
+        None => l.arrival.unwrap_or(Arrival::Constant),
     };
     let max_in_flight = overrides.max_in_flight.or(l.max_in_flight).unwrap_or(256);
     if max_in_flight == 0 {

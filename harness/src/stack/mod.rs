@@ -1,9 +1,10 @@
 //! Bringing up what the load runs against: an [`embedded`] server child process, or an
-//! external server somebody else started (containers arrive with the scale-out work), and
-//! the [`corpus`] it is given.
+//! external server somebody else started (containers arrive with the scale-out work), the
+//! [`corpus`] it is given, and the [`ingest`] job that loads it.
 
 pub mod corpus;
 pub mod embedded;
+pub mod ingest;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,34 @@ pub enum StackError {
         /// The log's last lines.
         tail: String,
     },
+    /// The server's ingest job failed.
+    #[error("the server's ingest job {job} failed ({status} {code}): {message}")]
+    IngestFailed {
+        /// The job's id.
+        job: String,
+        /// The status the synchronous call would have answered.
+        status: u16,
+        /// Machine-readable code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server's ingest job did not finish in time.
+    #[error(
+        "the server's ingest job {job} did not finish within {waited}s (raise [corpus] \
+         ingest_timeout); it was {progress}"
+    )]
+    IngestTimeout {
+        /// The job's id.
+        job: String,
+        /// Seconds waited.
+        waited: u64,
+        /// Where it was.
+        progress: String,
+    },
+    /// A call starting or following the ingest job failed.
+    #[error(transparent)]
+    IngestCall(#[from] crate::load::client::ClientError),
     /// An external stack was given without the secret its tokens need.
     #[error(
         "the external server's JWT secret is needed to mint tokens: set {env} or pass --jwt-secret"

@@ -234,6 +234,29 @@ async fn query(headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Runs scenario `body` against `double` from `dir` (no report), with `flags` added; returns
+/// the harness's output and the run folder.
+pub fn run_against(
+    double: &StallingServerDouble,
+    dir: &Path,
+    name: &str,
+    body: &str,
+    flags: &[&str],
+) -> (Output, PathBuf) {
+    let file = double_scenario(dir, name, &double.base_url, body);
+    let out_dir = dir.join("run");
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--no-report",
+    ];
+    args.extend_from_slice(flags);
+    let out = harness(&args, &[("RAGBENCH_JWT_SECRET", SECRET)]);
+    (out, out_dir)
+}
+
 /// Writes a scenario file for the double into `dir` and returns its path.
 pub fn double_scenario(dir: &Path, name: &str, base_url: &str, body: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));

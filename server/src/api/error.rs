@@ -47,6 +47,18 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
+    /// 504: a backend did not answer in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+    }
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 409: conflicts with work under way.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
     /// 500: our fault.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
@@ -85,7 +97,10 @@ impl From<JsonRejection> for ApiError {
 
 impl From<EmbedError> for ApiError {
     fn from(e: EmbedError) -> Self {
-        Self::unavailable(e.to_string())
+        match e {
+            EmbedError::Overloaded(_) => Self::too_many(e.to_string()),
+            _ => Self::unavailable(e.to_string()),
+        }
     }
 }
 
@@ -98,7 +113,10 @@ impl From<StoreError> for ApiError {
 impl From<GenerateError> for ApiError {
     fn from(e: GenerateError) -> Self {
         match e {
-            GenerateError::Load(_) => Self::unavailable(e.to_string()),
+            GenerateError::Load(_) | GenerateError::Unavailable(_) => {
+                Self::unavailable(e.to_string())
+            }
+            GenerateError::Timeout(_) => Self::timeout(e.to_string()),
             GenerateError::Inference(_) => Self::internal(e.to_string()),
         }
     }

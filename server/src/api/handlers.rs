@@ -1,7 +1,6 @@
 //! The endpoints. Each reads top to bottom as the request's path:
 //! validate -> cache lookup -> embed -> search -> [generate] -> cache store.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
@@ -15,7 +14,7 @@ use super::cache::normalize_text;
 use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
-use crate::ingest::{IngestError, IngestSummary, validate_source};
+use crate::ingest::validate_source;
 use crate::state::AppState;
 use crate::store::{Hit, SearchFilter, SourceCount};
 
@@ -97,17 +96,6 @@ pub struct QueryResponse {
     pub cached: bool,
     /// Tokens generated.
     pub tokens: u32,
-}
-
-/// `POST /v1/ingest` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestRequest {
-    /// A folder on the server's machine.
-    pub path: PathBuf,
-    /// The source (documentation set) to ingest it as; default: the folder's name.
-    #[serde(default)]
-    pub source: Option<String>,
 }
 
 /// `GET /v1/sources` response.
@@ -311,48 +299,6 @@ pub async fn query(
     Ok(with_timing(&timings, response))
 }
 
-/// `POST /v1/ingest`: ingests a folder on the server's machine. Needs the `ingest` scope and
-/// a folder inside `[ingest] allowed_roots`.
-pub async fn ingest(
-    State(state): State<AppState>,
-    Extension(claims): Extension<Claims>,
-    ApiJson(req): ApiJson<IngestRequest>,
-) -> Result<Json<IngestSummary>, ApiError> {
-    require_scope(&claims, INGEST_SCOPE, "ingest")?;
-    validate_source_field(req.source.as_deref())?;
-    let dir = state.ingest_policy.resolve(&req.path)?;
-    let result = state
-        .ingestor
-        .ingest_dir(
-            &dir,
-            req.source.as_deref(),
-            false,
-            state.ingest_policy.limits,
-        )
-        .await;
-    // A store or embedder failure part-way may have written some batches already: a change
-    // too. Refusals (limits, bad folder) come before any write.
-    let changed = match &result {
-        Ok(s) => s.upserted > 0 || s.deleted > 0,
-        Err(e) => matches!(e, IngestError::Embed(_) | IngestError::Store(_)),
-    };
-    if changed {
-        state.data_changed();
-    }
-    let summary = result?;
-    metrics::gauge!("ragbench_vectors").set(summary.vectors as f64);
-    tracing::info!(
-        source = %summary.source,
-        files = summary.files,
-        chunks = summary.chunks,
-        skipped = summary.skipped.len(),
-        seconds = summary.seconds,
-        "ingested {}",
-        req.path.display()
-    );
-    Ok(Json(summary))
-}
-
 /// `GET /v1/sources`: every source with its passage count.
 pub async fn sources(State(state): State<AppState>) -> Result<Json<SourcesResponse>, ApiError> {
     let sources = state.store.sources().await?;
@@ -395,7 +341,9 @@ pub async fn delete_source(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// green: serving with data; yellow: serving, collection empty; red: a backend is down.
+    /// green: serving with data; yellow: serving but degraded (the collection is empty, or the
+    /// generator is failing: search works, answers do not); red: the embedder or the store is
+    /// down (nothing can be served).
     pub status: String,
     /// Whether the collection exists.
     pub collection_exists: bool,
@@ -444,7 +392,8 @@ impl From<BackendInfo> for BackendInfoView {
     }
 }
 
-/// `GET /health`: 200 when green or yellow, 503 when red.
+/// `GET /health`: 200 when green or yellow, 503 when red. The generator only answers
+/// `/v1/query`, so its failure lowers the status to yellow, never red.
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let mut store_info = state.store.info();
     let vectors = match state.store.count().await {
@@ -465,12 +414,12 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         },
     };
     let embedder = state.embedder.info();
-    let down = [&embedder, &store_info, &generator]
+    let down = [&embedder, &store_info]
         .iter()
         .any(|b| b.state == BackendState::Down);
     let status = if down {
         "red"
-    } else if vectors == 0 {
+    } else if vectors == 0 || generator.state == BackendState::Down {
         "yellow"
     } else {
         "green"

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod handlers;
+pub mod ingest;
+pub mod jobs;
 pub mod timing;
 
 use std::time::Instant;
@@ -24,7 +26,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let v1 = Router::new()
         .route("/v1/search", post(handlers::search))
         .route("/v1/query", post(handlers::query))
-        .route("/v1/ingest", post(handlers::ingest))
+        .route("/v1/ingest", post(ingest::ingest))
+        .route("/v1/ingest/{id}", get(ingest::ingest_job))
         .route("/v1/sources", get(handlers::sources))
         .route("/v1/sources/{name}", delete(handlers::delete_source))
         .route_layer(middleware::from_fn_with_state(
@@ -41,7 +44,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
                 code: "not_found",
                 message:
                     "no such endpoint: see /health, /metrics, /v1/search, /v1/query, /v1/ingest, \
-                     /v1/sources"
+                     /v1/ingest/{id}, /v1/sources"
                         .into(),
             }
         })

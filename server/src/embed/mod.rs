@@ -1,9 +1,13 @@
 //! The embedding stage: text to a unit-length vector.
 
+mod batch;
+mod candle;
 mod fastembed;
 
 use std::sync::Arc;
 
+pub use self::batch::{BatchLimits, BatchModel, Batcher};
+pub use self::candle::CandleEmbedder;
 pub use self::fastembed::FastembedEmbedder;
 use crate::assets::AssetCache;
 use crate::backend::BackendInfo;
@@ -18,6 +22,9 @@ pub enum EmbedError {
     /// Inference failed.
     #[error("embedding failed: {0}")]
     Inference(String),
+    /// Too many requests are waiting; the client should retry later.
+    #[error("embedding queue is full: {0}")]
+    Overloaded(String),
 }
 
 /// Turns text into vectors. Implementations are cheap to share (`Arc`) and safe to call from
@@ -38,5 +45,6 @@ pub trait Embedder: Send + Sync {
 pub fn build(cfg: &EmbedderConfig, assets: &AssetCache) -> Result<Arc<dyn Embedder>, EmbedError> {
     match cfg.backend {
         EmbedderBackend::Fastembed => Ok(Arc::new(FastembedEmbedder::load(cfg, assets)?)),
+        EmbedderBackend::Candle => Ok(Arc::new(CandleEmbedder::load(cfg, assets)?)),
     }
 }

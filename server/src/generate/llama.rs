@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -119,8 +120,19 @@ impl Inner {
         }
     }
 
-    fn generate(&self, question: &str, passages: &[Hit]) -> Result<Generation, GenerateError> {
+    /// Writes the answer; stops early (an error nobody reads) once `cancel` is set, i.e. when
+    /// the caller gave up waiting.
+    fn generate(
+        &self,
+        question: &str,
+        passages: &[Hit],
+        cancel: &AtomicBool,
+    ) -> Result<Generation, GenerateError> {
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let cancelled = || GenerateError::Inference("cancelled: the caller stopped waiting".into());
+        if cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         let infer = |what: &str, e: &dyn std::fmt::Display| {
             GenerateError::Inference(format!("{what}: {e}"))
         };
@@ -165,6 +177,9 @@ impl Inner {
         let mut generated = 0u32;
         let mut pos = tokens.len() as i32;
         while generated < max_new && (pos as u32) < n_ctx {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(cancelled());
+            }
             let token = sampler.sample(&ctx, batch.n_tokens() - 1);
             sampler.accept(token);
             if vocab.is_eog(token) {
@@ -198,7 +213,12 @@ impl Generator for LlamaGenerator {
         let inner = Arc::clone(&self.inner);
         let question = question.to_string();
         let passages = passages.to_vec();
-        tokio::task::spawn_blocking(move || inner.generate(&question, &passages))
+        // The blocking task cannot be aborted; when this future is dropped (the deadline of
+        // `GuardedGenerator` passed) the flag tells it to stop at the next token and free
+        // the model for the requests behind it.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _on_drop = CancelOnDrop(Arc::clone(&cancel));
+        tokio::task::spawn_blocking(move || inner.generate(&question, &passages, &cancel))
             .await
             .map_err(|e| GenerateError::Inference(e.to_string()))?
     }
@@ -209,5 +229,14 @@ impl Generator for LlamaGenerator {
             state: BackendState::Up,
             detail: self.detail.clone(),
         }
+    }
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

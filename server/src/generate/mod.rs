@@ -1,9 +1,12 @@
 //! The generation stage: an answer written from retrieved passages.
 
+mod guard;
 mod llama;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+pub use self::guard::GuardedGenerator;
 pub use self::llama::LlamaGenerator;
 use crate::assets::AssetCache;
 use crate::backend::BackendInfo;
@@ -19,6 +22,16 @@ pub enum GenerateError {
     /// Inference failed.
     #[error("answer generation failed: {0}")]
     Inference(String),
+    /// The backend cannot serve now (a remote server down or refusing); the request may be
+    /// retried later.
+    #[error("answer generator is unavailable: {0}")]
+    Unavailable(String),
+    /// No answer within the deadline (`[generator] timeout_secs`).
+    #[error(
+        "answer generator gave no answer within {}s ([generator] timeout_secs); retry later",
+        .0.as_secs_f64()
+    )]
+    Timeout(Duration),
 }
 
 /// What a generator produced.
@@ -45,15 +58,20 @@ pub trait Generator: Send + Sync {
     fn info(&self) -> BackendInfo;
 }
 
-/// Builds the configured generator; `None` when generation is disabled.
+/// Builds the configured generator behind its deadline ([`GuardedGenerator`]); `None` when
+/// generation is disabled.
 pub fn build(
     cfg: &GeneratorConfig,
     assets: &AssetCache,
 ) -> Result<Option<Arc<dyn Generator>>, GenerateError> {
-    match cfg.backend {
-        GeneratorBackend::Llama => Ok(Some(Arc::new(LlamaGenerator::load(cfg, assets)?))),
-        GeneratorBackend::Disabled => Ok(None),
-    }
+    let backend: Arc<dyn Generator> = match cfg.backend {
+        GeneratorBackend::Llama => Arc::new(LlamaGenerator::load(cfg, assets)?),
+        GeneratorBackend::Disabled => return Ok(None),
+    };
+    Ok(Some(Arc::new(GuardedGenerator::new(
+        backend,
+        cfg.timeout(),
+    ))))
 }
 
 /// Fills the prompt template; passages are numbered so the model can refer to them.

@@ -11,6 +11,7 @@
 pub mod chunk;
 pub mod markdown;
 pub mod policy;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::chunk::Chunker;
 pub use self::policy::{IngestLimits, IngestPolicy};
+pub use self::progress::{IngestProgress, ProgressView, Stage};
 use crate::embed::{EmbedError, Embedder};
 use crate::store::{Passage, StoreError, VectorStore};
 
@@ -169,6 +171,36 @@ impl Ingestor {
         progress: bool,
         limits: IngestLimits,
     ) -> Result<IngestSummary, IngestError> {
+        let counters = Arc::new(IngestProgress::default());
+        self.ingest_dir_observed(dir, source, limits, progress, &counters)
+            .await
+    }
+
+    /// [`Ingestor::ingest_dir`], advancing `counters` as it goes (for a job's progress).
+    pub async fn ingest_dir_observed(
+        &self,
+        dir: &Path,
+        source: Option<&str>,
+        limits: IngestLimits,
+        progress: bool,
+        counters: &Arc<IngestProgress>,
+    ) -> Result<IngestSummary, IngestError> {
+        counters.stage(Stage::Reading);
+        let result = self
+            .run(dir, source, limits, progress, Arc::clone(counters))
+            .await;
+        counters.stage(Stage::Finished);
+        result
+    }
+
+    async fn run(
+        &self,
+        dir: &Path,
+        source: Option<&str>,
+        limits: IngestLimits,
+        progress: bool,
+        counters: Arc<IngestProgress>,
+    ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let source = match source {
             Some(name) => {
@@ -185,8 +217,9 @@ impl Ingestor {
             let this = self.clone();
             let dir = dir.to_path_buf();
             let source = source.clone();
-            match tokio::task::spawn_blocking(move || this.read_folder(&dir, &source, limits)).await
-            {
+            let counters = Arc::clone(&counters);
+            let read = move || this.read_folder(&dir, &source, limits, &counters);
+            match tokio::task::spawn_blocking(read).await {
                 Ok(read) => read?,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             }
@@ -219,6 +252,8 @@ impl Ingestor {
             )
             .await?;
         bar.inc(stored.len() as u64);
+        counters.planned(total, stored.len());
+        counters.stage(Stage::Embedding);
         let mut queue: Vec<(usize, &Passage, String)> = files
             .iter()
             .flat_map(|f| f.passages.iter())
@@ -244,8 +279,10 @@ impl Ingestor {
                 .collect();
             self.store.upsert(points).await?;
             bar.inc(n as u64);
+            counters.embedded(n);
         }
         bar.finish_and_clear();
+        counters.stage(Stage::RemovingStale);
         let mut deleted = 0;
         for file in &files {
             let keep: Vec<uuid::Uuid> = file.passages.iter().map(|p| p.id).collect();
@@ -254,6 +291,7 @@ impl Ingestor {
                 .delete_by_path(&source, &file.path, &keep)
                 .await?;
         }
+        counters.stage(Stage::Indexing);
         self.store.optimize().await?;
         let vectors = self.store.count().await?;
         let seconds = started.elapsed().as_secs_f64();
@@ -281,6 +319,7 @@ impl Ingestor {
         dir: &Path,
         source: &str,
         limits: IngestLimits,
+        counters: &IngestProgress,
     ) -> Result<(Vec<FilePassages>, Vec<Skipped>), IngestError> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
@@ -348,6 +387,7 @@ impl Ingestor {
             let bytes = match std::fs::read(path) {
                 Ok(bytes) => bytes,
                 Err(e) => {
+                    counters.file(false);
                     skipped.push(Skipped {
                         path: rel,
                         reason: format!("unreadable: {e}"),
@@ -358,6 +398,7 @@ impl Ingestor {
             let text = match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(e) => {
+                    counters.file(false);
                     skipped.push(Skipped {
                         path: rel,
                         reason: format!(
@@ -373,6 +414,7 @@ impl Ingestor {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let passages = self.passages(source, &rel, &text, &stem);
+            counters.file(true);
             files.push(FilePassages {
                 path: rel,
                 passages,

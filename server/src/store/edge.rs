@@ -1,4 +1,11 @@
-//! qdrant-edge: Qdrant's storage engine in process, persisted on disk with its WAL.
+//! qdrant-edge: Qdrant's storage engine in process, persisted on disk.
+//!
+//! Durability is ours to provide: qdrant-edge 0.7 writes every update to its write-ahead log
+//! but does not replay the log when a shard is loaded, and its segments reach the disk only
+//! when flushed (on drop, or by an optimization). A process killed after an acknowledged
+//! write would come back without it (found by `tests/crash.rs`: a SIGKILL mid-ingest left an
+//! empty collection). So every write is flushed before it returns: what a caller was told is
+//! stored survives a crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +34,14 @@ const MAX_SOURCES: usize = 10_000;
 
 /// The default store: one `EdgeShard` holding the collection.
 pub struct EdgeStore {
-    shard: Arc<EdgeShard>,
+    // `None` only while dropping (see `Drop`).
+    shard: Option<Arc<EdgeShard>>,
+    // One write (and its flush) at a time: `EdgeShard::flush` panics when another thread
+    // holds the WAL or the segments' write lock, which only writes and optimizations take.
+    // std Mutex, not tokio's: it is taken on the blocking thread that does the work. It holds
+    // why the last write could not reach the disk, if it could not: until a write does, the
+    // store reports itself down.
+    writes: Arc<std::sync::Mutex<Option<String>>>,
     // Held for the store's life: two processes writing one shard would corrupt it.
     _lock: std::fs::File,
     path: PathBuf,
@@ -105,8 +119,10 @@ impl EdgeStore {
                 ))
                 .map_err(|e| open_err(e.to_string()))?;
         }
+        flush(&shard).map_err(open_err)?;
         Ok(Self {
-            shard: Arc::new(shard),
+            shard: Some(Arc::new(shard)),
+            writes: Arc::new(std::sync::Mutex::new(None)),
             _lock: lock,
             path,
             hnsw_ef: cfg.hnsw_ef,
@@ -119,13 +135,101 @@ impl EdgeStore {
         operation: &'static str,
         f: impl FnOnce(&EdgeShard) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let shard = Arc::clone(&self.shard);
+        let shard = Arc::clone(self.shard.as_ref().expect("the shard lives until drop"));
         tokio::task::spawn_blocking(move || f(&shard))
             .await
-            .map_err(|e| StoreError::Operation {
-                operation,
-                message: e.to_string(),
+            .map_err(|e| {
+                // The panic's message went to the log (the panic hook); the client gets none
+                // of the engine's internals.
+                tracing::error!(operation, error = %e, "vector store call failed");
+                StoreError::Operation {
+                    operation,
+                    message: "the engine stopped on an internal error (see the server's log)"
+                        .into(),
+                }
             })?
+    }
+
+    /// Why writes are failing, if they are.
+    fn write_failure(&self) -> Option<String> {
+        self.writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Flushes the shard's WAL and segments to disk. `EdgeShard::flush` panics on an I/O error
+/// (a full disk, a folder removed under the server); that becomes the error it stands for.
+fn flush(shard: &EdgeShard) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.flush()))
+        .map_err(|panic| engine_panic_message(panic.as_ref()))
+}
+
+/// The engine's own description from a panic's payload (`"...: ServiceError { description:
+/// \"...\", backtrace: ... }"`), without the backtrace.
+fn engine_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown error");
+    let described = text
+        .split_once("description: \"")
+        .and_then(|(_, rest)| rest.split_once("\", backtrace").map(|(d, _)| d))
+        .unwrap_or(text);
+    described.replace("\\\"", "\"")
+}
+
+impl Drop for EdgeStore {
+    fn drop(&mut self) {
+        // Dropping the shard flushes it, and a flush that fails panics: at shutdown that would
+        // end the process with a backtrace instead of a line in the log.
+        if let Some(shard) = self.shard.take()
+            && let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(shard)))
+        {
+            tracing::error!(
+                "vector store could not be flushed on shutdown: {}",
+                engine_panic_message(panic.as_ref())
+            );
+        }
+    }
+}
+
+impl EdgeStore {
+    /// Runs a write off the async workers, alone, and flushes it to disk before returning.
+    async fn write<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&EdgeShard) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writes = Arc::clone(&self.writes);
+        self.blocking(operation, move |shard| {
+            let mut failure = writes.lock().unwrap_or_else(|p| p.into_inner());
+            let out = f(shard);
+            // Flushed even after a failure: a write may have applied part of its points.
+            match flush(shard) {
+                Ok(()) => {
+                    if out.is_ok() && failure.take().is_some() {
+                        tracing::info!("vector store writes reach the disk again");
+                    }
+                    out
+                }
+                Err(message) => {
+                    tracing::error!(operation, error = %message, "vector store write not persisted");
+                    *failure = Some(message);
+                    Err(StoreError::Operation {
+                        operation,
+                        message: "the change could not be written to disk (see the server's \
+                                  log); reads still work, writes fail until the disk takes \
+                                  them again"
+                            .into(),
+                    })
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -156,7 +260,7 @@ impl VectorStore for EdgeStore {
         if points.is_empty() {
             return Ok(());
         }
-        self.blocking("upsert", move |shard| {
+        self.write("upsert", move |shard| {
             let points = points
                 .into_iter()
                 .map(|(p, vector)| {
@@ -222,7 +326,7 @@ impl VectorStore for EdgeStore {
             ..Default::default()
         };
         let keep: std::collections::HashSet<uuid::Uuid> = keep.iter().copied().collect();
-        self.blocking("delete", move |shard| {
+        self.write("delete", move |shard| {
             let mut stale = Vec::new();
             let mut offset = None;
             loop {
@@ -305,6 +409,10 @@ impl VectorStore for EdgeStore {
                 .map(|p| {
                     let payload = p.payload.map(|p| p.0).unwrap_or_default();
                     Hit {
+                        id: match p.id {
+                            PointId::Uuid(u) => u.to_string(),
+                            PointId::NumId(n) => n.to_string(),
+                        },
                         score: p.score,
                         source: payload_str(&payload, SOURCE_FIELD),
                         path: payload_str(&payload, PATH_FIELD),
@@ -360,7 +468,7 @@ impl VectorStore for EdgeStore {
 
     async fn delete_source(&self, source: &str) -> Result<usize, StoreError> {
         let filter = Filter::new_must(keyword(SOURCE_FIELD, source.to_string()));
-        self.blocking("delete", move |shard| {
+        self.write("delete", move |shard| {
             let n = shard
                 .count(CountRequest {
                     filter: Some(filter.clone()),
@@ -380,7 +488,7 @@ impl VectorStore for EdgeStore {
     }
 
     async fn optimize(&self) -> Result<(), StoreError> {
-        self.blocking("optimize", |shard| {
+        self.write("optimize", |shard| {
             shard.optimize().map(|_| ()).map_err(op_err("optimize"))
         })
         .await
@@ -391,14 +499,27 @@ impl VectorStore for EdgeStore {
     }
 
     fn info(&self) -> BackendInfo {
+        let at = format!("in-process Qdrant engine at {}", self.path.display());
+        let (state, detail) = if !self.collection_exists() {
+            (
+                BackendState::Down,
+                format!(
+                    "{at}: the collection's folder is gone; writes fail, and what is in memory \
+                     is lost on a restart (which starts an empty collection)"
+                ),
+            )
+        } else if let Some(why) = self.write_failure() {
+            (
+                BackendState::Down,
+                format!("{at}: writes are not reaching the disk: {why}"),
+            )
+        } else {
+            (BackendState::Up, at)
+        };
         BackendInfo {
             name: "qdrant-edge".into(),
-            state: if self.collection_exists() {
-                BackendState::Up
-            } else {
-                BackendState::Down
-            },
-            detail: format!("in-process Qdrant engine at {}", self.path.display()),
+            state,
+            detail,
         }
     }
 }
@@ -442,6 +563,8 @@ mod tests {
         let legacy = qdrant_edge::external::serde_json::json!({ PATH_FIELD: "index.mdx" });
         store
             .shard
+            .as_ref()
+            .unwrap()
             .update(UpdateOperation::PointOperation(
                 PointOperations::UpsertPoints(PointInsertOperations::PointsList(vec![
                     PointStruct::new(

@@ -55,6 +55,9 @@ pub struct Passage {
 /// A search result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
+    /// The passage's point id (deterministic: see [`Passage::id`]).
+    #[serde(default)]
+    pub id: String,
     /// Cosine similarity.
     pub score: f32,
     /// The documentation set (named source) of the document.

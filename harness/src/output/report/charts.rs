@@ -5,6 +5,7 @@
 //! sizes for its layout. Legends are HTML next to the chart ([`Chart::legend`]) so they never
 //! cover a line.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -205,6 +206,17 @@ fn builder<'a, 'b>(
     b
 }
 
+/// The mesh every chart shares: light grid, dark axes, the house label font.
+fn house_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.light_line_style(GRID)
+        .bold_line_style(GRID)
+        .axis_style(INK)
+        .label_style(label_style())
+        .axis_desc_style(label_style())
+}
+
 /// One line of a line chart.
 struct Line {
     name: String,
@@ -222,6 +234,15 @@ impl Line {
             color,
             width: 2,
             dashed: false,
+        }
+    }
+
+    /// A thin dashed level at `y` across `(x0, x1)`: a ceiling such as the installed memory.
+    fn level(name: impl Into<String>, (x0, x1): (f64, f64), y: f64) -> Line {
+        Line {
+            width: 1,
+            dashed: true,
+            ..Line::new(name, vec![(x0, y), (x1, y)], BASELINE)
         }
     }
 }
@@ -252,19 +273,35 @@ struct LinePlot<'a> {
     lines: Vec<Line>,
 }
 
+/// A chart over time: x from the window's start (or warm-up's) to `x1`, ten x labels; y
+/// linear from 0 to `y_max`.
+fn time_plot<'a>(
+    x_desc: &'a str,
+    (x0, x1): (f64, f64),
+    y_desc: impl Into<String>,
+    y_max: f64,
+    lines: Vec<Line>,
+) -> LinePlot<'a> {
+    LinePlot {
+        x_desc,
+        x_range: (x0.min(0.0), x1),
+        x_labels: 10,
+        x_fmt: &plain,
+        y_desc: y_desc.into(),
+        y_range: (0.0, y_max),
+        y_log: false,
+        y_fmt: &plain,
+        lines,
+    }
+}
+
 fn draw_lines(plot: LinePlot<'_>) -> Result<(String, Vec<LegendItem>), ReportError> {
     let svg = with_canvas(|root| {
         macro_rules! draw {
             ($chart:ident) => {{
-                $chart
-                    .configure_mesh()
-                    .light_line_style(GRID)
-                    .bold_line_style(GRID)
-                    .axis_style(INK)
+                house_mesh(&mut $chart.configure_mesh())
                     .x_desc(plot.x_desc)
                     .y_desc(plot.y_desc.as_str())
-                    .label_style(label_style())
-                    .axis_desc_style(label_style())
                     .x_labels(plot.x_labels)
                     .y_labels(6)
                     .x_label_formatter(plot.x_fmt)
@@ -363,25 +400,24 @@ pub fn latency_over_time(d: &Summary) -> Result<Chart, ReportError> {
         series("P95", ORANGE, |p| p.p95_us),
         series("P99", RED_, |p| p.p99_us),
     ];
-    let (x0, x1) = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: "seconds into the measured window",
-        x_range: (x0.min(0.0), x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: if y_log {
-            "latency (log scale)".into()
-        } else {
-            format!("latency ({unit})")
-        },
-        y_range: if y_log {
-            decades(min, max)
-        } else {
-            (0.0, nice_max(max / div))
-        },
-        y_log,
-        y_fmt: if y_log { &latency_tick } else { &plain },
+    let x_range = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
+    let linear = time_plot(
+        "seconds into the measured window",
+        x_range,
+        format!("latency ({unit})"),
+        nice_max(max / div),
         lines,
+    );
+    let (svg, legend) = draw_lines(if y_log {
+        LinePlot {
+            y_desc: "latency (log scale)".into(),
+            y_range: decades(min, max),
+            y_log,
+            y_fmt: &latency_tick,
+            ..linear
+        }
+    } else {
+        linear
     })?;
     Ok(c.drawn(svg, legend))
 }
@@ -440,18 +476,14 @@ pub fn throughput_over_time(d: &Summary) -> Result<Chart, ReportError> {
         }
     }
     let max = pts.iter().map(|p| p.requests as f64).fold(0.0, f64::max);
-    let (x0, x1) = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: "seconds into the measured window",
-        x_range: (x0.min(0.0), x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: "requests per second".into(),
-        y_range: (0.0, nice_max(max)),
-        y_log: false,
-        y_fmt: &plain,
+    let x_range = span(pts.iter().map(|p| f64::from(p.t))).unwrap_or((0.0, 1.0));
+    let (svg, legend) = draw_lines(time_plot(
+        "seconds into the measured window",
+        x_range,
+        "requests per second",
+        nice_max(max),
         lines,
-    })?;
+    ))?;
     Ok(c.drawn(svg, legend))
 }
 
@@ -553,16 +585,47 @@ pub fn stage_breakdown(d: &Summary, baseline: Option<&Summary>) -> Result<Chart,
         "Time per stage",
         "Time spent in each server stage, from the Server-Timing header of each response: P50 and P95 per stage, logarithmic scale.",
     );
+    let Some(bars) = stage_bars(d, baseline) else {
+        return Ok(c.empty("No Server-Timing stages were recorded in this run."));
+    };
+    let svg = draw_bars(&bars, "time in stage (log scale)")?;
+    Ok(c.drawn(svg, bars.legend()))
+}
+
+/// A grouped bar chart on a logarithmic latency axis: one group of bars a name, one bar a kind.
+struct Bars {
+    /// Each bar of a group: its label and color.
+    kinds: Vec<(String, RGBColor)>,
+    /// Each group's name and its value per kind (`None`: no bar).
+    groups: Vec<(String, Vec<Option<f64>>)>,
+}
+
+impl Bars {
+    fn legend(&self) -> Vec<LegendItem> {
+        self.kinds
+            .iter()
+            .map(|(label, color)| LegendItem {
+                label: label.clone(),
+                color: hex(*color),
+                mark: "bar",
+            })
+            .collect()
+    }
+}
+
+/// The stages that took time, each with its P50 and P95 and the baseline's P50 (when the
+/// baseline has stages); `None` when the run recorded none.
+fn stage_bars(d: &Summary, baseline: Option<&Summary>) -> Option<Bars> {
     let stages: Vec<_> = d.stages.iter().filter(|(_, s)| s.p50_us > 0).collect();
     if stages.is_empty() {
-        return Ok(c.empty("No Server-Timing stages were recorded in this run."));
+        return None;
     }
     let mut kinds: Vec<(String, RGBColor)> = vec![("P50".into(), BLUE_), ("P95".into(), ORANGE)];
     let base = baseline.filter(|b| !b.stages.is_empty());
     if let Some(b) = base {
         kinds.push((format!("baseline {} P50", b.scenario.name), BASELINE));
     }
-    let groups: Vec<(String, Vec<Option<f64>>)> = stages
+    let groups = stages
         .iter()
         .map(|(name, s)| {
             let mut v = vec![Some(s.p50_us as f64), Some(s.p95_us as f64)];
@@ -573,6 +636,11 @@ pub fn stage_breakdown(d: &Summary, baseline: Option<&Summary>) -> Result<Chart,
             ((*name).clone(), v)
         })
         .collect();
+    Some(Bars { kinds, groups })
+}
+
+fn draw_bars(bars: &Bars, y_desc: &str) -> Result<String, ReportError> {
+    let Bars { kinds, groups } = bars;
     let (min, max) = span(
         groups
             .iter()
@@ -584,63 +652,44 @@ pub fn stage_breakdown(d: &Summary, baseline: Option<&Summary>) -> Result<Chart,
     let per = kinds.len() as u32;
     let slots = per + 1; // one empty slot between groups
     let n = groups.len() as u32 * slots;
-    let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
     let x_label = |v: &SegmentValue<u32>| match v {
         // Name each group under its middle bar.
-        SegmentValue::CenterOf(k) | SegmentValue::Exact(k) if k % slots == per / 2 => {
-            names.get((k / slots) as usize).cloned().unwrap_or_default()
-        }
+        SegmentValue::CenterOf(k) | SegmentValue::Exact(k) if k % slots == per / 2 => groups
+            .get((k / slots) as usize)
+            .map(|g| g.0.clone())
+            .unwrap_or_default(),
         _ => String::new(),
     };
-    let svg = with_canvas(|root| {
+    with_canvas(|root| {
         let mut chart = builder(root)
             .build_cartesian_2d((0u32..n).into_segmented(), (y_lo..y_hi).log_scale())
             .map_err(chart_err)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .disable_x_mesh()
-            .light_line_style(GRID)
-            .bold_line_style(GRID)
-            .axis_style(INK)
-            .y_desc("time in stage (log scale)")
-            .label_style(label_style())
-            .axis_desc_style(label_style())
+            .y_desc(y_desc)
             .x_labels(n as usize)
             .x_label_formatter(&x_label)
             .y_label_formatter(&latency_tick)
             .draw()
             .map_err(chart_err)?;
         for (kind_i, (_, color)) in kinds.iter().enumerate() {
-            let bars: Vec<Rectangle<(SegmentValue<u32>, f64)>> = groups
-                .iter()
-                .enumerate()
-                .filter_map(|(gi, g)| {
-                    let v = g.1.get(kind_i).copied().flatten()?;
-                    let x = gi as u32 * slots + kind_i as u32;
-                    let mut r = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(x), y_lo),
-                            (SegmentValue::Exact(x + 1), v),
-                        ],
-                        color.filled(),
-                    );
-                    r.set_margin(0, 0, 2, 2);
-                    Some(r)
-                })
-                .collect();
+            let bars = groups.iter().enumerate().filter_map(|(gi, g)| {
+                let v = g.1.get(kind_i).copied().flatten()?;
+                let x = gi as u32 * slots + kind_i as u32;
+                let mut r = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(x), y_lo),
+                        (SegmentValue::Exact(x + 1), v),
+                    ],
+                    color.filled(),
+                );
+                r.set_margin(0, 0, 2, 2);
+                Some(r)
+            });
             chart.draw_series(bars).map_err(chart_err)?;
         }
         Ok(())
-    })?;
-    let legend = kinds
-        .into_iter()
-        .map(|(label, color)| LegendItem {
-            label,
-            color: hex(color),
-            mark: "bar",
-        })
-        .collect();
-    Ok(c.drawn(svg, legend))
+    })
 }
 
 /// A GPU sample's x: seconds into the measured window when the summary says when that window
@@ -677,6 +726,11 @@ fn gpu_x_desc(d: &Summary) -> &'static str {
     }
 }
 
+/// The GPU samples' first and last x.
+fn gpu_x_range(d: &Summary) -> (f64, f64) {
+    span(figures::gpu(d).samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0))
+}
+
 fn gpu_lines(d: &Summary, get: fn(&GpuSample) -> Option<f64>) -> Vec<Line> {
     let g = figures::gpu(d);
     g.devices
@@ -706,19 +760,13 @@ pub fn gpu_utilization(d: &Summary) -> Result<Chart, ReportError> {
     if lines.is_empty() {
         return Ok(c.empty("NVML gave no utilization readings."));
     }
-    let samples = &figures::gpu(d).samples;
-    let (x0, x1) = span(samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: gpu_x_desc(d),
-        x_range: (x0.min(0.0), x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: "utilization (%)".into(),
-        y_range: (0.0, 100.0),
-        y_log: false,
-        y_fmt: &plain,
+    let (svg, legend) = draw_lines(time_plot(
+        gpu_x_desc(d),
+        gpu_x_range(d),
+        "utilization (%)",
+        100.0,
         lines,
-    })?;
+    ))?;
     Ok(c.drawn(svg, legend))
 }
 
@@ -734,8 +782,7 @@ pub fn gpu_memory(d: &Summary) -> Result<Chart, ReportError> {
     if lines.is_empty() {
         return Ok(c.empty("NVML gave no memory readings."));
     }
-    let samples = &figures::gpu(d).samples;
-    let (x0, x1) = span(samples.iter().map(|s| gpu_x(d, s))).unwrap_or((0.0, 1.0));
+    let (x0, x1) = gpu_x_range(d);
     let x0 = x0.min(0.0);
     let used_max = lines
         .iter()
@@ -747,22 +794,15 @@ pub fn gpu_memory(d: &Summary) -> Result<Chart, ReportError> {
         .map(|dev| dev.memory_total_bytes as f64 / GIB)
         .fold(0.0, f64::max);
     if total > 0.0 {
-        let mut l = Line::new("installed memory", vec![(x0, total), (x1, total)], BASELINE);
-        l.dashed = true;
-        l.width = 1;
-        lines.push(l);
+        lines.push(Line::level("installed memory", (x0, x1), total));
     }
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: gpu_x_desc(d),
-        x_range: (x0, x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: "memory (GiB)".into(),
-        y_range: (0.0, nice_max(total.max(used_max))),
-        y_log: false,
-        y_fmt: &plain,
+    let (svg, legend) = draw_lines(time_plot(
+        gpu_x_desc(d),
+        (x0, x1),
+        "memory (GiB)",
+        nice_max(total.max(used_max)),
         lines,
-    })?;
+    ))?;
     Ok(c.drawn(svg, legend))
 }
 
@@ -795,30 +835,19 @@ pub fn server_cpu(d: &Summary) -> Result<Chart, ReportError> {
     if (cores as f64) * 100.0 <= max * 1.6 {
         // The machine's ceiling, when the process came near it.
         let top = cores as f64 * 100.0;
-        let mut l = Line::new(
-            format!("all {cores} cores"),
-            vec![(x0, top), (x1, top)],
-            BASELINE,
-        );
-        l.dashed = true;
-        l.width = 1;
-        lines.push(l);
+        lines.push(Line::level(format!("all {cores} cores"), (x0, x1), top));
     }
     let ceiling = lines
         .iter()
         .flat_map(|l| l.pts.iter().map(|p| p.1))
         .fold(100.0, f64::max);
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: WINDOW_X,
-        x_range: (x0.min(0.0), x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: "CPU (% of one core)".into(),
-        y_range: (0.0, nice_max(ceiling)),
-        y_log: false,
-        y_fmt: &plain,
+    let (svg, legend) = draw_lines(time_plot(
+        WINDOW_X,
+        (x0, x1),
+        "CPU (% of one core)",
+        nice_max(ceiling),
         lines,
-    })?;
+    ))?;
     Ok(c.drawn(svg, legend))
 }
 
@@ -840,17 +869,13 @@ pub fn server_rss(d: &Summary) -> Result<Chart, ReportError> {
         ));
     };
     let max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
-    let (svg, legend) = draw_lines(LinePlot {
-        x_desc: WINDOW_X,
-        x_range: (x0.min(0.0), x1),
-        x_labels: 10,
-        x_fmt: &plain,
-        y_desc: "RSS (MiB)".into(),
-        y_range: (0.0, nice_max(max)),
-        y_log: false,
-        y_fmt: &plain,
-        lines: vec![Line::new("server RSS", pts, GREEN_)],
-    })?;
+    let (svg, legend) = draw_lines(time_plot(
+        WINDOW_X,
+        (x0, x1),
+        "RSS (MiB)",
+        nice_max(max),
+        vec![Line::new("server RSS", pts, GREEN_)],
+    ))?;
     Ok(c.drawn(svg, legend))
 }
 

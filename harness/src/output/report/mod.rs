@@ -168,9 +168,22 @@ fn file_safe(s: &str) -> String {
     if t.is_empty() { "baseline".into() } else { t }
 }
 
-/// Renders template `name` out of `templates` (name, source) with `page` as its context.
-/// The error keeps tera's whole chain: its top-level message is often just "failed to
-/// render".
+/// What every page includes, from `reports/templates/`: the start of its `<head>`, and the
+/// style sheet, so the report and the comparison look alike.
+const SHARED_TEMPLATES: [(&str, &str); 2] = [
+    (
+        "head.html",
+        include_str!("../../../../reports/templates/head.html"),
+    ),
+    (
+        "report.css",
+        include_str!("../../../../reports/templates/report.css"),
+    ),
+];
+
+/// Renders template `name` out of `templates` (name, source) and the shared ones with `page`
+/// as its context. The error keeps tera's whole chain: its top-level message is often just
+/// "failed to render".
 pub fn render_template<T: serde::Serialize>(
     templates: &[(&str, &str)],
     name: &str,
@@ -188,7 +201,7 @@ pub fn render_template<T: serde::Serialize>(
     };
     let mut tera = tera::Tera::new();
     tera.autoescape_on([".html"]);
-    for (n, source) in templates {
+    for (n, source) in SHARED_TEMPLATES.iter().chain(templates) {
         tera.add_raw_template(n, source).map_err(chain)?;
     }
     let ctx = tera::Context::from_serialize(page).map_err(chain)?;

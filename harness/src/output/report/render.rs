@@ -12,8 +12,6 @@ use crate::units;
 
 /// The page template, `reports/templates/report.html` (autoescaped: its name ends in `.html`).
 const REPORT_TEMPLATE: &str = include_str!("../../../../reports/templates/report.html");
-/// The stylesheet, `reports/templates/report.css`, included inline by the page template.
-const CSS_TEMPLATE: &str = include_str!("../../../../reports/templates/report.css");
 /// One chart with its heading, caption and legend, `reports/templates/chart.html`.
 const CHART_TEMPLATE: &str = include_str!("../../../../reports/templates/chart.html");
 
@@ -157,7 +155,6 @@ pub fn render_html(
     let page = page(current, baseline, options)?;
     super::render_template(
         &[
-            ("report.css", CSS_TEMPLATE),
             ("chart.html", CHART_TEMPLATE),
             ("report.html", REPORT_TEMPLATE),
         ],
