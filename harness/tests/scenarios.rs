@@ -64,10 +64,17 @@ fn containers_stack_is_rejected_clearly() {
 #[test]
 fn shipped_scenarios_parse() {
     // `--vus 1 --vus` conflicts are usage errors too; here only that each file loads:
-    // an external base URL with no secret stops right after loading, before any work.
+    // an external base URL with no secret stops right after loading, before any work
+    // (phase3's GPU preflight, which would stop first on a machine without a GPU, is skipped).
     for name in ["phase1", "phase2", "phase3", "smoke"] {
         let out = harness(
-            &[name, "--base-url", "http://127.0.0.1:9", "--no-report"],
+            &[
+                name,
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--no-report",
+                "--no-preflight",
+            ],
             &[("RAGBENCH_JWT_SECRET", "")],
         );
         assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
@@ -78,6 +85,22 @@ fn shipped_scenarios_parse() {
             show(&out)
         );
     }
+}
+
+#[test]
+fn a_gpu_scenario_without_a_gpu_stops_at_the_preflight_with_the_reason() {
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        eprintln!("skipped: this machine has an NVIDIA GPU, so the preflight may pass");
+        return;
+    }
+    let out = harness(&["phase3", "--no-report"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("preflight gpu FAILED") && stderr.contains("--no-preflight"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
