@@ -97,7 +97,8 @@ pub struct Api {
     base: String,
 }
 
-fn truncate(s: &str) -> String {
+/// A response body cut to what an error message should carry.
+pub(crate) fn truncate(s: &str) -> String {
     const MAX: usize = 600;
     if s.len() <= MAX {
         s.trim().to_string()
@@ -180,43 +181,11 @@ impl Api {
         }
         Ok(prom::cache_counters(&body))
     }
-
-    /// `POST /v1/ingest {"path": dir}` with `token`, waiting up to `timeout`.
-    pub async fn ingest(
-        &self,
-        dir: &str,
-        token: &str,
-        timeout: Duration,
-    ) -> Result<IngestReport, ClientError> {
-        let url = format!("{}/v1/ingest", self.base);
-        let what = "ingest";
-        let req = self
-            .client
-            .post(&url)
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .json(&serde_json::json!({ "path": dir }))
-            .timeout(timeout);
-        let (status, body) = fetch(req, what, &url).await?;
-        if !(200..300).contains(&status) {
-            return Err(ClientError::Status {
-                what,
-                url,
-                status,
-                body: truncate(&body),
-            });
-        }
-        serde_json::from_str(&body).map_err(|source| ClientError::Decode {
-            what,
-            url,
-            source,
-            body: truncate(&body),
-        })
-    }
 }
 
 /// Sends a control request and reads its whole body as text: the status and the body, or
 /// the transport error naming `what` was being done.
-async fn fetch(
+pub(crate) async fn fetch(
     req: reqwest::RequestBuilder,
     what: &'static str,
     url: &str,
@@ -228,6 +197,20 @@ async fn fetch(
     })?;
     let status = resp.status().as_u16();
     Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Reads a JSON body as `T`, or says what was being done and what came back.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    body: &str,
+    what: &'static str,
+    url: &str,
+) -> Result<T, ClientError> {
+    serde_json::from_str(body).map_err(|source| ClientError::Decode {
+        what,
+        url: url.to_string(),
+        source,
+        body: truncate(body),
+    })
 }
 
 /// The result of sending one plan.

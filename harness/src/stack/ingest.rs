@@ -11,7 +11,7 @@ use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
 use super::StackError;
-use crate::load::client::{ClientError, IngestReport};
+use crate::load::client::{ClientError, IngestReport, decode, fetch, truncate};
 use crate::output::console;
 
 /// How often the job is polled.
@@ -112,7 +112,7 @@ pub async fn ingest_job(
         .post(&url)
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .json(&serde_json::json!({ "path": dir, "wait": false }));
-    let (status, body) = send(req, "ingest", &url).await?;
+    let (status, body) = fetch(req, "ingest", &url).await?;
     let started: Started = match status {
         202 => decode(&body, "ingest", &url)?,
         // A server that ran it to the end anyway.
@@ -133,7 +133,7 @@ pub async fn ingest_job(
         let req = http
             .get(&url)
             .header(AUTHORIZATION, format!("Bearer {token}"));
-        let (status, body) = send(req, "ingest job", &url).await?;
+        let (status, body) = fetch(req, "ingest job", &url).await?;
         if status != 200 {
             return Err(ClientError::Status {
                 what: "ingest job",
@@ -188,42 +188,6 @@ pub fn spinner_progress(spin: &ProgressBar, prefix: String) -> impl FnMut(&JobVi
             console::step(msg);
             last_line = Instant::now();
         }
-    }
-}
-
-async fn send(
-    req: reqwest::RequestBuilder,
-    what: &'static str,
-    url: &str,
-) -> Result<(u16, String), ClientError> {
-    let resp = req.send().await.map_err(|source| ClientError::Transport {
-        what,
-        url: url.to_string(),
-        source,
-    })?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.text().await.unwrap_or_default()))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(
-    body: &str,
-    what: &'static str,
-    url: &str,
-) -> Result<T, ClientError> {
-    serde_json::from_str(body).map_err(|source| ClientError::Decode {
-        what,
-        url: url.to_string(),
-        source,
-        body: truncate(body),
-    })
-}
-
-fn truncate(s: &str) -> String {
-    const MAX: usize = 600;
-    let s = s.trim();
-    match s.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", &s[..end]),
-        None => s.to_string(),
     }
 }
 
