@@ -33,7 +33,6 @@ pub struct Check {
 /// How to start the server binary, and with what.
 #[derive(Debug, Clone)]
 pub struct ServerInvocation {
-    /// The executable.
     pub exe: PathBuf,
     /// Arguments before the server's own (`__server` for the harness's own binary).
     pub prefix_args: Vec<String>,

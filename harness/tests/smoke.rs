@@ -60,3 +60,58 @@ fn smoke_runs_end_to_end() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("verdict:"), "{}", show(&out));
 }
+
+#[test]
+fn a_repeat_run_starts_from_the_cached_store_and_embeds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = dir.path().join("stores");
+    let env = [("RAGBENCH_STORE_CACHE", stores.to_str().unwrap())];
+    let run = |name: &str, extra: &[&str]| {
+        let out_dir = dir.path().join(name);
+        let mut args = vec![
+            "smoke",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--corpus-limit",
+            "8",
+            "--duration",
+            "2s",
+            "--warmup",
+            "1s",
+            "--no-calibrate",
+        ];
+        args.extend_from_slice(extra);
+        let out = harness(&args, &env);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", show(&out));
+        (summary_json(&out_dir), show(&out))
+    };
+    let notes = |s: &serde_json::Value| s["notes"].to_string();
+
+    let (first, shown) = run("first", &[]);
+    assert!(first["corpus"]["upserted"].as_u64().unwrap() > 0, "{shown}");
+    assert!(!notes(&first).contains("harness's cache"), "{shown}");
+    let entries: Vec<_> = std::fs::read_dir(&stores).unwrap().collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one cached store after the first run: {shown}"
+    );
+
+    let (second, shown) = run("second", &[]);
+    assert_eq!(second["corpus"]["upserted"], 0, "{shown}");
+    assert_eq!(
+        second["corpus"]["vectors"], first["corpus"]["vectors"],
+        "{shown}"
+    );
+    assert!(
+        notes(&second).contains("came from the harness's cache"),
+        "{shown}"
+    );
+
+    let (fresh, shown) = run("fresh", &["--fresh-store"]);
+    assert_eq!(
+        fresh["corpus"]["upserted"], first["corpus"]["upserted"],
+        "{shown}"
+    );
+    assert!(!notes(&fresh).contains("harness's cache"), "{shown}");
+}

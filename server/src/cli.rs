@@ -28,22 +28,33 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
   [embedder]  backend = \"fastembed\"          all-MiniLM-L6-v2 on ONNX Runtime (CPU)
               model_onnx, tokenizer_dir        your own model files instead of the cached ones
               ort_library                      libonnxruntime.so (or env ORT_DYLIB_PATH)
-              threads (ingestion), query_sessions (one per core), batch_size = 32,
+              threads (ingestion), query_sessions (one per core), lone_queries_wide
+              (= true), batch_size = 32,
               max_length = 512
               backend = \"candle\"            the same model's fp32 weights in candle,
               device = \"cpu\" | \"cuda\" | \"cuda:N\" (CUDA: a build with `--features cuda`)
               model_safetensors                your own weights instead of the cached ones
               max_batch_requests = 64, max_batch_tokens = 16384   dynamic batching limits
               max_queue = 1024                 waiting queries beyond it get 429
+              backend = \"openai\" | \"ollama\"  a server's /v1/embeddings or /api/embed:
+              url (ollama default http://127.0.0.1:11434), model (openai default: the first
+              listed; ollama: required, pulled when missing), api_key, connect_timeout_secs = 5,
+              read_timeout_secs = 30, retries = 2 (connection errors only), keep_alive = \"30m\"
   [store]     backend = \"edge\"               Qdrant engine in process, under data_dir/qdrant
               collection = \"documentation\", hnsw_m = 16, hnsw_ef_construct = 100,
               indexing_threshold_kb = 100, hnsw_ef
+              backend = \"qdrant\"              a Qdrant server or cluster over gRPC:
+              url = \"http://127.0.0.1:6334\" (https: TLS), api_key (env RAGBENCH_QDRANT_API_KEY),
+              shards = 1, replicas = 1 (for a new collection), timeout_secs = 30
   [generator] backend = \"llama\" | \"disabled\"  SmolLM2-135M-Instruct through llama.cpp
               model_path                       your own GGUF file
               max_tokens = 128, temperature = 0.0, seed = 42, context_tokens = 2048,
               context_budget_tokens = 768, threads, max_queue = 8 (then 429),
               timeout_secs = 30 (then 504; /health yellow until an answer comes),
               system_prompt, prompt_template (with {context} and {question})
+              backend = \"openai\" | \"ollama\"  a server's /v1/chat/completions or /api/chat,
+              streamed; the same url, model, api_key, timeouts, retries and keep_alive keys as
+              [embedder]; an Ollama model is pulled and loaded before the server is ready
   [ingest]    chunk_tokens = 512, overlap_tokens = 64
               allowed_roots = []               folders POST /v1/ingest may read (empty: none;
                                                env: one path or a TOML array)
@@ -202,7 +213,7 @@ fn init_tracing() {
 }
 
 /// Installs the Prometheus recorder with buckets fine enough for sub-millisecond stages.
-fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     const BUCKETS: &[f64] = &[
         0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
         0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -221,7 +232,7 @@ async fn serve(cfg: Config, exit_on_stdin_close: bool) -> anyhow::Result<()> {
             cfg.server.listen
         )
     })?;
-    let state = AppState::build(&cfg, metrics)?;
+    let state = AppState::build(&cfg, metrics).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}: is another process using it?"))?;
@@ -281,7 +292,7 @@ async fn ingest(cfg: Config, dir: PathBuf, source: Option<String>) -> anyhow::Re
     if let Some(name) = &source {
         crate::ingest::validate_source(name)?;
     }
-    let pipeline = Pipeline::load(&cfg, &cfg.server.data_dir)?;
+    let pipeline = Pipeline::load(&cfg, &cfg.server.data_dir).await?;
     let summary = pipeline
         .ingestor
         .ingest_dir(

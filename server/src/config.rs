@@ -113,6 +113,52 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
+/// A key for a remote service (`api_key`). Never shown: `Debug` and the printed configuration
+/// (`ragbench-server config`) say `<redacted>`. Read from a string or, as an environment
+/// override may give it, a number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The key itself, for the request header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            String(String),
+            Integer(i64),
+        }
+        Ok(Self(match Text::deserialize(d)? {
+            Text::String(s) => s,
+            Text::Integer(i) => i.to_string(),
+        }))
+    }
+}
+
 /// `[cache]`: the response cache in front of search and query.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -153,6 +199,11 @@ pub enum EmbedderBackend {
     /// candle, the same model's fp32 weights, on `device` (CPU, or CUDA with the `cuda`
     /// feature), with dynamic batching.
     Candle,
+    /// A server's OpenAI-compatible `POST /v1/embeddings` (text-embeddings-inference, vLLM,
+    /// llama.cpp's server, Ollama's `/v1`) at `url`.
+    Openai,
+    /// Ollama's own `POST /api/embed` at `url`; the model is pulled when missing.
+    Ollama,
 }
 
 /// `[embedder]`: the query and passage embedding model.
@@ -171,6 +222,9 @@ pub struct EmbedderConfig {
     pub threads: Option<usize>,
     /// Single-threaded sessions serving queries in parallel; default: one per core.
     pub query_sessions: Option<usize>,
+    /// A query arriving while no other is in flight runs on the ingestion session (all
+    /// `threads`) instead of a single-threaded one.
+    pub lone_queries_wide: bool,
     /// Passages per batch during ingestion.
     pub batch_size: usize,
     /// Longest input in tokens; longer is truncated.
@@ -185,6 +239,23 @@ pub struct EmbedderConfig {
     pub max_batch_tokens: usize,
     /// candle: requests waiting for a batch; queries beyond it get 429.
     pub max_queue: usize,
+    /// openai / ollama: the server's base URL, e.g. `http://127.0.0.1:8000` (a trailing `/v1`
+    /// is accepted); default for ollama `http://127.0.0.1:11434`.
+    pub url: Option<String>,
+    /// openai / ollama: the model the server embeds with (openai: default the first one its
+    /// `/v1/models` lists).
+    pub model: Option<String>,
+    /// openai / ollama: sent as `Authorization: Bearer`; env `RAGBENCH_EMBEDDER__API_KEY`.
+    pub api_key: Option<Secret>,
+    /// openai / ollama: seconds to open a connection.
+    pub connect_timeout_secs: u64,
+    /// openai / ollama: seconds the server may stay silent in an answer.
+    pub read_timeout_secs: u64,
+    /// openai / ollama: new attempts after a connection error (with backoff); never after an
+    /// answer, so a request is not run twice.
+    pub retries: u32,
+    /// ollama: how long the model stays loaded after a request (`30m`, `-1` forever).
+    pub keep_alive: String,
 }
 
 impl Default for EmbedderConfig {
@@ -196,6 +267,7 @@ impl Default for EmbedderConfig {
             ort_library: None,
             threads: None,
             query_sessions: None,
+            lone_queries_wide: true,
             batch_size: 32,
             max_length: 512,
             device: "cpu".into(),
@@ -203,6 +275,13 @@ impl Default for EmbedderConfig {
             max_batch_requests: 64,
             max_batch_tokens: 16_384,
             max_queue: 1_024,
+            url: None,
+            model: None,
+            api_key: None,
+            connect_timeout_secs: 5,
+            read_timeout_secs: 30,
+            retries: 2,
+            keep_alive: "30m".into(),
         }
     }
 }
@@ -214,6 +293,8 @@ pub enum StoreBackend {
     /// qdrant-edge: Qdrant's engine in process, on disk under `data_dir`.
     #[default]
     Edge,
+    /// A Qdrant server or cluster at `url`, over gRPC (qdrant-client).
+    Qdrant,
 }
 
 /// `[store]`: the vector collection.
@@ -233,6 +314,16 @@ pub struct StoreConfig {
     pub indexing_threshold_kb: usize,
     /// HNSW search-time beam width; default: the engine's.
     pub hnsw_ef: Option<usize>,
+    /// qdrant: the server's gRPC URL (port 6334, not REST's 6333); `https://` uses TLS.
+    pub url: String,
+    /// qdrant: the server's API key; env `RAGBENCH_QDRANT_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// qdrant: shards of the collection when it is created.
+    pub shards: u32,
+    /// qdrant: copies of each shard across a cluster's nodes when the collection is created.
+    pub replicas: u32,
+    /// qdrant: seconds one request may take (connecting: at most 5 of them).
+    pub timeout_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -244,6 +335,11 @@ impl Default for StoreConfig {
             hnsw_ef_construct: 100,
             indexing_threshold_kb: 100,
             hnsw_ef: None,
+            url: "http://127.0.0.1:6334".into(),
+            api_key: None,
+            shards: 1,
+            replicas: 1,
+            timeout_secs: 30,
         }
     }
 }
@@ -255,6 +351,12 @@ pub enum GeneratorBackend {
     /// A local GGUF model through llama.cpp (SmolLM2-135M-Instruct by default).
     #[default]
     Llama,
+    /// A server's OpenAI-compatible `POST /v1/chat/completions` (vLLM, llama.cpp's server,
+    /// TGI, Ollama's `/v1`) at `url`, streamed.
+    Openai,
+    /// Ollama's own `POST /api/chat` at `url`, streamed; the model is pulled when missing and
+    /// loaded before the server reports ready.
+    Ollama,
     /// No generator: `/v1/query` answers 503, `/v1/search` works.
     Disabled,
 }
@@ -288,6 +390,20 @@ pub struct GeneratorConfig {
     pub system_prompt: String,
     /// User message; `{context}` and `{question}` are replaced.
     pub prompt_template: String,
+    /// openai / ollama: the server's base URL (see `[embedder] url`).
+    pub url: Option<String>,
+    /// openai / ollama: the model that answers (openai: default the first one listed).
+    pub model: Option<String>,
+    /// openai / ollama: bearer token; env `RAGBENCH_GENERATOR__API_KEY`.
+    pub api_key: Option<Secret>,
+    /// openai / ollama: seconds to open a connection.
+    pub connect_timeout_secs: u64,
+    /// openai / ollama: seconds between two pieces of a streamed answer.
+    pub read_timeout_secs: u64,
+    /// openai / ollama: new attempts after a connection error, with backoff.
+    pub retries: u32,
+    /// ollama: how long the model stays loaded after a request.
+    pub keep_alive: String,
 }
 
 impl Default for GeneratorConfig {
@@ -307,6 +423,13 @@ impl Default for GeneratorConfig {
                             documentation excerpts given. Be brief."
                 .into(),
             prompt_template: "Documentation excerpts:\n{context}\n\nQuestion: {question}".into(),
+            url: None,
+            model: None,
+            api_key: None,
+            connect_timeout_secs: 5,
+            read_timeout_secs: 30,
+            retries: 2,
+            keep_alive: "30m".into(),
         }
     }
 }
@@ -370,6 +493,7 @@ const SHORTCUTS: &[(&str, &str, &str)] = &[
     ("RAGBENCH_LISTEN", "server", "listen"),
     ("RAGBENCH_DATA_DIR", "server", "data_dir"),
     ("RAGBENCH_CACHE", "assets", "cache_dir"),
+    ("RAGBENCH_QDRANT_API_KEY", "store", "api_key"),
 ];
 
 const SECTIONS: &[&str] = &[
@@ -553,6 +677,34 @@ mod tests {
             vec![PathBuf::from("/a"), PathBuf::from("/b c")]
         );
         assert!(Config::default().ingest.allowed_roots.is_empty());
+    }
+
+    #[test]
+    fn remote_backends_and_their_keys_never_shown() {
+        let cfg = Config::load_with_env(
+            None,
+            env(&[
+                ("RAGBENCH_STORE__BACKEND", "qdrant"),
+                ("RAGBENCH_STORE__URL", "https://qdrant.internal:6334"),
+                ("RAGBENCH_QDRANT_API_KEY", "q-key-1"),
+                ("RAGBENCH_EMBEDDER__BACKEND", "ollama"),
+                ("RAGBENCH_GENERATOR__BACKEND", "openai"),
+                ("RAGBENCH_GENERATOR__API_KEY", "12345"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.store.backend, StoreBackend::Qdrant);
+        assert_eq!(cfg.store.url, "https://qdrant.internal:6334");
+        assert_eq!(cfg.store.api_key.as_ref().unwrap().expose(), "q-key-1");
+        assert_eq!(cfg.embedder.backend, EmbedderBackend::Ollama);
+        assert_eq!(cfg.generator.backend, GeneratorBackend::Openai);
+        // A numeric key from the environment stays the key, not a number.
+        assert_eq!(cfg.generator.api_key.as_ref().unwrap().expose(), "12345");
+        let shown = format!("{cfg:?}\n{}", toml::to_string(&cfg).unwrap());
+        assert!(
+            !shown.contains("q-key-1") && !shown.contains("12345"),
+            "{shown}"
+        );
     }
 
     #[test]

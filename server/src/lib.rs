@@ -5,7 +5,8 @@
 //! [`embed::Embedder`], [`store::VectorStore`], [`generate::Generator`].
 //! [`api`] holds the HTTP layer, [`ingest`] turns markdown into passages, [`assets`] fetches
 //! and verifies the models, [`cli`] is the command line the binary and the harness share,
-//! [`probe`] times an embedder outside a load run.
+//! [`probe`] times an embedder outside a load run, [`remote`] is what the backends on other
+//! servers (OpenAI-compatible, Ollama) share.
 
 pub mod api;
 pub mod assets;
@@ -16,5 +17,6 @@ pub mod embed;
 pub mod generate;
 pub mod ingest;
 pub mod probe;
+pub mod remote;
 pub mod state;
 pub mod store;

@@ -63,8 +63,7 @@ pub async fn run(
 ) -> anyhow::Result<ProbeReport> {
     let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
     let started = Instant::now();
-    let embed_cfg = cfg.embedder.clone();
-    let embedder = tokio::task::spawn_blocking(move || embed::build(&embed_cfg, &assets)).await??;
+    let embedder = embed::build(&cfg.embedder, &assets).await?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let probe = embedder.embed_query(PROBE_SENTENCE).await?;
     let probe_norm = probe.iter().map(|x| x * x).sum::<f32>().sqrt();

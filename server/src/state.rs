@@ -61,10 +61,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads the embedder (fetching assets on first use) and opens the store.
-    pub fn load(cfg: &Config, data_dir: &Path) -> anyhow::Result<Self> {
+    /// Loads the embedder (fetching assets on first use) or connects to it, then opens the
+    /// store for the embedder's dimension.
+    pub async fn load(cfg: &Config, data_dir: &Path) -> anyhow::Result<Self> {
         let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
-        let embedder = crate::embed::build(&cfg.embedder, &assets)?;
+        let embedder = crate::embed::build(&cfg.embedder, &assets).await?;
         let tokenizer_json = match &cfg.embedder.tokenizer_dir {
             Some(dir) => dir.join("tokenizer.json"),
             None => assets
@@ -79,7 +80,7 @@ impl Pipeline {
         )
         .map_err(anyhow::Error::msg)
         .context("loading the chunking tokenizer")?;
-        let store = crate::store::open(&cfg.store, data_dir, embedder.dimension())?;
+        let store = crate::store::open(&cfg.store, data_dir, embedder.dimension()).await?;
         let ingestor = Ingestor::new(
             embedder.clone(),
             store.clone(),
@@ -95,12 +96,13 @@ impl Pipeline {
 }
 
 impl AppState {
-    /// Builds every stage from `cfg`. `metrics` is the process's Prometheus handle.
-    pub fn build(cfg: &Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+    /// Builds every stage from `cfg`; remote backends are reachable, and their models loaded,
+    /// when it returns. `metrics` is the process's Prometheus handle.
+    pub async fn build(cfg: &Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         let secret = cfg.jwt_secret()?;
-        let pipeline = Pipeline::load(cfg, &cfg.server.data_dir)?;
+        let pipeline = Pipeline::load(cfg, &cfg.server.data_dir).await?;
         let assets = AssetCache::with_dir(cfg.assets.cache_dir.as_deref());
-        let generator = crate::generate::build(&cfg.generator, &assets)?;
+        let generator = crate::generate::build(&cfg.generator, &assets).await?;
         Ok(Self {
             embedder: pipeline.embedder,
             store: pipeline.store,

@@ -23,12 +23,16 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candle_on_the_cpu_agrees_with_the_onnx_embedder() {
     let assets = AssetCache::from_env();
-    let onnx = embed::build(&EmbedderConfig::default(), &assets).expect("fastembed loads");
+    let onnx = embed::build(&EmbedderConfig::default(), &assets)
+        .await
+        .expect("fastembed loads");
     let candle_cfg = EmbedderConfig {
         backend: EmbedderBackend::Candle,
         ..EmbedderConfig::default()
     };
-    let candle = embed::build(&candle_cfg, &assets).expect("candle loads on the CPU");
+    let candle = embed::build(&candle_cfg, &assets)
+        .await
+        .expect("candle loads on the CPU");
     assert_eq!(candle.info().name, "candle-cpu");
     assert_eq!(candle.dimension(), 384);
 

@@ -103,16 +103,13 @@ async fn serve() -> Fixture {
         calls: AtomicUsize::new(0),
     });
     let double = Arc::clone(&generator);
-    let state = tokio::task::spawn_blocking(move || {
-        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .build_recorder()
-            .handle();
-        AppState::build(&cfg, metrics)
-            .expect("the real stages load")
-            .with_generator(double, TIMEOUT)
-    })
-    .await
-    .unwrap();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let state = AppState::build(&cfg, metrics)
+        .await
+        .expect("the real stages load")
+        .with_generator(double, TIMEOUT);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = ragbench_server::api::router(state, 64 * 1024);

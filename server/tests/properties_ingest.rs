@@ -267,3 +267,12 @@ proptest! {
         prop_assert!(!all_text.contains("{/*") || kept.iter().any(|k| k.contains("{/*")), "{doc:?}");
     }
 }
+
+#[test]
+fn a_window_starting_after_a_dropped_control_character_stays_in_budget() {
+    // Found by the property above: the second window began at `jiC`, which the whole text
+    // tokenizes as part of `A0\u{b}jiC` but alone as more tokens (45 > 44).
+    let text = "!\0!!!!!!!!!!!!!!!!!!!!A0\u{b}jiC!!!0\u{e}!!!!!!!!!!\u{e}!!:!!!!!:!!!!!\0\
+                !!!!!!!!!!!!!\0!!";
+    check_split(text, 2);
+}

@@ -18,7 +18,6 @@ pub enum ClientError {
     /// No response.
     #[error("{what}: no answer from {url}: {source}")]
     Transport {
-        /// What was being done.
         what: &'static str,
         url: String,
         source: reqwest::Error,
@@ -26,7 +25,6 @@ pub enum ClientError {
     /// The server answered with an error.
     #[error("{what}: {url} answered {status}: {body}")]
     Status {
-        /// What was being done.
         what: &'static str,
         url: String,
         status: u16,
@@ -36,7 +34,6 @@ pub enum ClientError {
     /// The server's answer did not parse.
     #[error("{what}: {url} answered something unexpected ({source}): {body}")]
     Decode {
-        /// What was being done.
         what: &'static str,
         url: String,
         source: serde_json::Error,

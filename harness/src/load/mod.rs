@@ -39,7 +39,6 @@ pub struct LoadContext {
     pub base_url: String,
     /// Control-endpoint client (for `/metrics`).
     pub api: Api,
-    /// What to send.
     pub workload: Arc<Workload>,
     /// Where results go.
     pub recorder: Arc<Recorder>,

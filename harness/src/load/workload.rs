@@ -61,7 +61,6 @@ impl Endpoint {
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct RequestPlan {
-    /// Where.
     pub endpoint: Endpoint,
     /// JSON body for POSTs.
     pub body: Option<Vec<u8>>,

@@ -8,3 +8,19 @@ pub mod console;
 pub mod junit;
 pub mod merge;
 pub mod report;
+
+use std::path::{Path, PathBuf};
+
+/// `root/<name>-<timestamp><extension>`, with `-2`, `-3`, ... added before the extension
+/// until the path is not taken.
+pub fn stamped_path(root: &Path, name: &str, extension: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let base = root.join(format!("{name}-{stamp}"));
+    let mut path = PathBuf::from(format!("{}{extension}", base.display()));
+    let mut n = 2;
+    while path.exists() {
+        path = PathBuf::from(format!("{}-{n}{extension}", base.display()));
+        n += 1;
+    }
+    path
+}

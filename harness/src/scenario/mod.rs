@@ -225,9 +225,10 @@ pub struct Scenario {
     pub corpus_prefix: Option<String>,
     /// Ingest only the first N files.
     pub corpus_limit: Option<usize>,
-    /// Whether to ingest.
     pub ingest: bool,
     pub ingest_timeout: Duration,
+    /// Start from a cached ready store (`[corpus] reuse_store`, off with `--fresh-store`).
+    pub reuse_store: bool,
     /// Load shape.
     pub mode: LoadMode,
     /// Measured duration.
@@ -236,9 +237,7 @@ pub struct Scenario {
     pub warmup: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,
-    /// Mix weights.
     pub mix: Mix,
-    /// The question set.
     pub questions: Vec<String>,
     /// Questions used for `/v1/query`.
     pub query_questions: usize,
@@ -279,6 +278,8 @@ pub struct Overrides {
     pub corpus_prefix: Option<String>,
     /// `--no-generator`.
     pub no_generator: bool,
+    /// `--fresh-store`: ingest into an empty store even when a cached one fits.
+    pub fresh_store: bool,
     /// `--threshold` rules added to the file's.
     pub thresholds: Vec<String>,
     /// `--no-thresholds`: ignore the file's rules.

@@ -85,6 +85,9 @@ pub struct CorpusSection {
     pub ingest: Option<bool>,
     /// How long the ingest may take (default `30m`).
     pub ingest_timeout: Option<String>,
+    /// Embedded stack: start from a store cached by an earlier run with the same corpus and
+    /// settings, verified before use (default: yes).
+    pub reuse_store: Option<bool>,
 }
 
 /// `[load]`.

@@ -57,6 +57,7 @@ pub fn resolve(
         corpus_limit: corpus.limit,
         ingest: corpus.ingest,
         ingest_timeout: corpus.ingest_timeout,
+        reuse_store: !overrides.fresh_store && file.corpus.reuse_store.unwrap_or(true),
         mode: load.mode,
         duration: load.duration,
         warmup: load.warmup,

@@ -56,7 +56,6 @@ pub struct ServerChild {
     pub pid: u32,
     /// Seconds from spawn to the listening line.
     pub startup_s: f64,
-    /// Its log file.
     pub log_path: PathBuf,
 }
 

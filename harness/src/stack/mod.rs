@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod embedded;
 pub mod ingest;
+pub mod store_cache;
 
 use std::path::PathBuf;
 
@@ -16,17 +17,13 @@ pub enum StackError {
     /// A file or folder could not be created.
     #[error("{path}: {source}")]
     Io {
-        /// The path.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The server executable could not be started.
     #[error("cannot start the server ({exe}): {source}")]
     Spawn {
-        /// The executable.
         exe: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The server exited before it listened.
@@ -34,11 +31,8 @@ pub enum StackError {
         "the server exited ({status}) before it was listening. Its log ({log}) ends with:\n{tail}"
     )]
     ServerExited {
-        /// Exit status.
         status: String,
-        /// The log file.
         log: PathBuf,
-        /// The log's last lines.
         tail: String,
     },
     /// The server did not listen in time.
@@ -49,15 +43,12 @@ pub enum StackError {
     StartupTimeout {
         /// Seconds waited.
         waited: u64,
-        /// The log file.
         log: PathBuf,
-        /// The log's last lines.
         tail: String,
     },
     /// The server's ingest job failed.
     #[error("the server's ingest job {job} failed ({status} {code}): {message}")]
     IngestFailed {
-        /// The job's id.
         job: String,
         /// The status the synchronous call would have answered.
         status: u16,
@@ -72,11 +63,9 @@ pub enum StackError {
          ingest_timeout); it was {progress}"
     )]
     IngestTimeout {
-        /// The job's id.
         job: String,
         /// Seconds waited.
         waited: u64,
-        /// Where it was.
         progress: String,
     },
     /// A call starting or following the ingest job failed.

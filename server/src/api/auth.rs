@@ -13,9 +13,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
+use super::SharedState;
 use super::error::ApiError;
 use crate::config::AuthConfig;
-use crate::state::AppState;
 
 /// The scope a token needs for `POST /v1/ingest`.
 pub const INGEST_SCOPE: &str = "ingest";
@@ -194,7 +194,7 @@ const WRONG_ALG: &str = "token must be signed with HS256 (`\"alg\": \"HS256\"` i
 /// Middleware: rejects requests without a valid `Authorization: Bearer` token, and hands the
 /// token's [`Claims`] to the handler as a request extension.
 pub async fn require_jwt(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {

@@ -3,22 +3,35 @@
 //! Keys start with the collection's data generation ([`crate::state::AppState::generation`]),
 //! bumped after every write to the store, so an answer computed before an ingest changed the
 //! passages is never served after it, TTL or not.
+//!
+//! Entries are the response body as a hit sends it (`"cached": true`), serialized once on the
+//! miss: a hit is a lookup and a reference count, not a copy of ten passages and a JSON
+//! serialization (the cached path runs at tens of thousands of requests a second).
 
-use std::sync::Arc;
+use std::marker::PhantomData;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use moka::future::Cache;
+use serde::Serialize;
 
 use crate::config::CacheConfig;
 
-/// A cache of one route's responses, counting hits and misses in `/metrics`.
-#[derive(Clone)]
-pub struct ResponseCache<T: Clone + Send + Sync + 'static> {
-    inner: Option<Cache<String, Arc<T>>>,
-    route: &'static str,
+/// A response that says whether it came from the cache.
+pub trait Cacheable: Serialize {
+    /// Sets the response's `cached` field.
+    fn set_cached(&mut self, cached: bool);
 }
 
-impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
+/// A cache of one route's responses (of type `T`), counting hits and misses in `/metrics`.
+#[derive(Clone)]
+pub struct ResponseCache<T> {
+    inner: Option<Cache<String, Bytes>>,
+    route: &'static str,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T: Cacheable> ResponseCache<T> {
     /// A cache for `route` (`search` or `query`), or a pass-through when disabled.
     pub fn new(cfg: &CacheConfig, route: &'static str) -> Self {
         let inner = cfg.enabled.then(|| {
@@ -30,11 +43,15 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
         // Register both series at zero so a scrape before the first request sees them.
         metrics::counter!("ragbench_cache_hits_total", "route" => route).absolute(0);
         metrics::counter!("ragbench_cache_misses_total", "route" => route).absolute(0);
-        Self { inner, route }
+        Self {
+            inner,
+            route,
+            kind: PhantomData,
+        }
     }
 
-    /// Looks `key` up, counting the hit or miss.
-    pub async fn get(&self, key: &str) -> Option<Arc<T>> {
+    /// Looks `key` up, counting the hit or miss; a hit is the JSON body to send.
+    pub async fn get(&self, key: &str) -> Option<Bytes> {
         let found = match &self.inner {
             Some(cache) => cache.get(key).await,
             None => None,
@@ -55,10 +72,19 @@ impl<T: Clone + Send + Sync + 'static> ResponseCache<T> {
         }
     }
 
-    /// Stores a response.
-    pub async fn insert(&self, key: String, value: T) {
-        if let Some(cache) = &self.inner {
-            cache.insert(key, Arc::new(value)).await;
+    /// Stores `response` as a hit will send it; `response` itself is left saying not cached.
+    pub async fn insert(&self, key: String, response: &mut T) {
+        let Some(cache) = &self.inner else {
+            return;
+        };
+        response.set_cached(true);
+        let body = serde_json::to_vec(response);
+        response.set_cached(false);
+        match body {
+            Ok(body) => cache.insert(key, Bytes::from(body)).await,
+            // Not reachable for these types (strings and numbers); a response that cannot be
+            // serialized is simply not cached, and the handler reports the failure itself.
+            Err(e) => tracing::warn!(route = self.route, "response not cached: {e}"),
         }
     }
 }

@@ -3,20 +3,21 @@
 
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::SharedState;
 use super::auth::{Claims, INGEST_SCOPE, require_scope};
-use super::cache::normalize_text;
+use super::cache::{Cacheable, normalize_text};
 use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
 use crate::ingest::validate_source;
-use crate::state::AppState;
-use crate::store::{Hit, SearchFilter, SourceCount};
+use crate::store::{CollectionStatus, Hit, SearchFilter, SourceCount};
 
 /// Longest accepted query or question, in characters.
 const MAX_QUERY_CHARS: usize = 2_000;
@@ -98,6 +99,18 @@ pub struct QueryResponse {
     pub tokens: u32,
 }
 
+impl Cacheable for SearchResponse {
+    fn set_cached(&mut self, cached: bool) {
+        self.cached = cached;
+    }
+}
+
+impl Cacheable for QueryResponse {
+    fn set_cached(&mut self, cached: bool) {
+        self.cached = cached;
+    }
+}
+
 /// `GET /v1/sources` response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourcesResponse {
@@ -146,15 +159,26 @@ fn validate_k(k: usize, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn with_timing<T: Serialize>(timings: &StageTimings, body: T) -> (HeaderMap, Json<T>) {
+fn with_timing<T: Serialize>(timings: &StageTimings, body: T) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert("server-timing", timings.header());
-    (headers, Json(body))
+    (headers, Json(body)).into_response()
+}
+
+/// A cache hit: the stored JSON body as it is.
+fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("server-timing", timings.header());
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    (headers, body).into_response()
 }
 
 /// `POST /v1/search`: nearest passages to a query.
 pub async fn search(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     validate_text("query", &req.query)?;
@@ -187,9 +211,7 @@ pub async fn search(
     let t = Instant::now();
     if let Some(hit) = state.search_cache.get(&key).await {
         timings.record("cache", t, Some("hit"));
-        let mut response = (*hit).clone();
-        response.cached = true;
-        return Ok(with_timing(&timings, response));
+        return Ok(cached_with_timing(&timings, hit));
     }
     timings.record("cache", t, Some("miss"));
 
@@ -201,17 +223,17 @@ pub async fn search(
     let hits = state.store.search(vector, req.top_k, &req.filter).await?;
     timings.record("search", t, None);
 
-    let response = SearchResponse {
+    let mut response = SearchResponse {
         hits,
         cached: false,
     };
-    state.search_cache.insert(key, response.clone()).await;
+    state.search_cache.insert(key, &mut response).await;
     Ok(with_timing(&timings, response))
 }
 
 /// `POST /v1/query`: an answer written from the best passages.
 pub async fn query(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     validate_text("question", &req.question)?;
@@ -235,9 +257,7 @@ pub async fn query(
     let t = Instant::now();
     if let Some(hit) = state.query_cache.get(&key).await {
         timings.record("cache", t, Some("hit"));
-        let mut response = (*hit).clone();
-        response.cached = true;
-        return Ok(with_timing(&timings, response));
+        return Ok(cached_with_timing(&timings, hit));
     }
     timings.record("cache", t, Some("miss"));
 
@@ -279,7 +299,7 @@ pub async fn query(
     timings.record("generate", t, None);
     metrics::counter!("ragbench_generated_tokens_total").increment(u64::from(generation.tokens));
 
-    let response = QueryResponse {
+    let mut response = QueryResponse {
         answer: generation.text,
         sources: hits
             .into_iter()
@@ -295,12 +315,12 @@ pub async fn query(
         cached: false,
         tokens: generation.tokens,
     };
-    state.query_cache.insert(key, response.clone()).await;
+    state.query_cache.insert(key, &mut response).await;
     Ok(with_timing(&timings, response))
 }
 
 /// `GET /v1/sources`: every source with its passage count.
-pub async fn sources(State(state): State<AppState>) -> Result<Json<SourcesResponse>, ApiError> {
+pub async fn sources(State(state): State<SharedState>) -> Result<Json<SourcesResponse>, ApiError> {
     let sources = state.store.sources().await?;
     Ok(Json(SourcesResponse { sources }))
 }
@@ -308,7 +328,7 @@ pub async fn sources(State(state): State<AppState>) -> Result<Json<SourcesRespon
 /// `DELETE /v1/sources/{name}`: deletes one source's passages. Needs the `ingest` scope;
 /// 404 for a source with no passages.
 pub async fn delete_source(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Extension(claims): Extension<Claims>,
     Path(name): Path<String>,
 ) -> Result<Json<DeleteSourceResponse>, ApiError> {
@@ -341,12 +361,16 @@ pub async fn delete_source(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// green: serving with data; yellow: serving but degraded (the collection is empty, or the
-    /// generator is failing: search works, answers do not); red: the embedder or the store is
-    /// down (nothing can be served).
+    /// green: serving with data; yellow: serving but degraded (the collection is empty or still
+    /// being indexed, or the generator is failing: search works, answers do not); red: the
+    /// embedder or the store is down (nothing can be served).
     pub status: String,
     /// Whether the collection exists.
     pub collection_exists: bool,
+    /// The collection's status where the store reports one (a Qdrant server: green, yellow
+    /// while indexing, grey with indexing pending, red on a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_status: Option<CollectionStatus>,
     /// Vectors stored.
     pub vectors: u64,
     /// Each stage's backend.
@@ -394,9 +418,26 @@ impl From<BackendInfo> for BackendInfoView {
 
 /// `GET /health`: 200 when green or yellow, 503 when red. The generator only answers
 /// `/v1/query`, so its failure lowers the status to yellow, never red.
-pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let mut store_info = state.store.info();
-    let vectors = match state.store.count().await {
+pub async fn health(State(state): State<SharedState>) -> impl IntoResponse {
+    // Remote backends are asked, all at once: the answer waits for the slowest, not the sum.
+    let generator = async {
+        match &state.generator {
+            Some(g) => g.health().await,
+            None => BackendInfo {
+                name: "none".into(),
+                state: BackendState::Disabled,
+                detail: "answer generation disabled by configuration".into(),
+            },
+        }
+    };
+    let (store, embedder, generator, count) = tokio::join!(
+        state.store.health(),
+        state.embedder.health(),
+        generator,
+        state.store.count()
+    );
+    let mut store_info = store.info;
+    let vectors = match count {
         Ok(n) => n,
         Err(e) => {
             store_info.state = BackendState::Down;
@@ -405,21 +446,16 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     metrics::gauge!("ragbench_vectors").set(vectors as f64);
-    let generator = match &state.generator {
-        Some(g) => g.info(),
-        None => BackendInfo {
-            name: "none".into(),
-            state: BackendState::Disabled,
-            detail: "answer generation disabled by configuration".into(),
-        },
-    };
-    let embedder = state.embedder.info();
     let down = [&embedder, &store_info]
         .iter()
         .any(|b| b.state == BackendState::Down);
+    let indexing = matches!(
+        store.collection,
+        Some(CollectionStatus::Yellow | CollectionStatus::Grey)
+    );
     let status = if down {
         "red"
-    } else if vectors == 0 || generator.state == BackendState::Down {
+    } else if vectors == 0 || indexing || generator.state == BackendState::Down {
         "yellow"
     } else {
         "green"
@@ -427,6 +463,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let body = Health {
         status: status.into(),
         collection_exists: state.store.collection_exists(),
+        collection_status: store.collection,
         vectors,
         backends: Backends {
             embedder: embedder.into(),
@@ -444,7 +481,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

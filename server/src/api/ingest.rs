@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::SharedState;
 use super::auth::{Claims, INGEST_SCOPE, require_scope};
 use super::error::{ApiError, ApiJson};
 use super::jobs::{JobStarted, JobView};
 use crate::ingest::{default_source, validate_source};
-use crate::state::AppState;
 
 /// `POST /v1/ingest` body.
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,7 @@ fn default_wait() -> bool {
 /// `POST /v1/ingest`: ingests a folder on the server's machine. Needs the `ingest` scope and
 /// a folder inside `[ingest] allowed_roots`; 409 while the same source is being ingested.
 pub async fn ingest(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Extension(claims): Extension<Claims>,
     ApiJson(req): ApiJson<IngestRequest>,
 ) -> Result<Response, ApiError> {
@@ -74,7 +74,7 @@ pub async fn ingest(
 /// scope; 404 for an id this server does not know (never issued, forgotten, or issued before
 /// a restart).
 pub async fn ingest_job(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Extension(claims): Extension<Claims>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {

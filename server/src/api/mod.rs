@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod timing;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -20,9 +21,15 @@ use tower_http::catch_panic::CatchPanicLayer;
 use self::error::ApiError;
 use crate::state::AppState;
 
+/// The state every handler sees. Behind one `Arc` because axum clones the state for each
+/// request (the JWT layer and the handler): a clone of [`AppState`] itself is some twenty
+/// reference counts, caches included, which was 8 % of the server's CPU on cached searches.
+pub type SharedState = Arc<AppState>;
+
 /// Builds the router. Layers run outside-in: panic guard -> request metrics -> body limit ->
 /// (for `/v1/*`) JWT -> handler.
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    let state: SharedState = Arc::new(state);
     let v1 = Router::new()
         .route("/v1/search", post(handlers::search))
         .route("/v1/query", post(handlers::query))

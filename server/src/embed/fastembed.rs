@@ -1,6 +1,7 @@
 //! fastembed on ONNX Runtime (loaded dynamically), all-MiniLM-L6-v2, mean pooling.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fastembed::{
@@ -14,15 +15,28 @@ use crate::config::EmbedderConfig;
 
 /// The default embedder: CPU inference of an ONNX sentence-transformer.
 ///
-/// Two kinds of sessions, because the two workloads want opposite things: ingestion embeds big
-/// batches, fastest with one session using every core; queries are single short texts arriving
-/// concurrently, fastest (and steadier under a load generator on the same cores) with one
-/// single-threaded, non-spinning session per core, used in parallel.
+/// Two kinds of sessions, because the workloads want different things:
+/// - ingestion embeds big batches, fastest with one session using every core (`threads`). Its
+///   memory arena keeps the high-water mark of every batch shape it saw (2.5 GiB after the
+///   whole corpus, measured), so after an ingestion the session is replaced by a fresh one
+///   ([`Embedder::release_memory`]). Turning the arena off instead made ingestion 1.7x slower
+///   (page faults on every large allocation).
+/// - concurrent queries (single short texts) are fastest, and steadier beside a load generator
+///   on the same cores, with one single-threaded, non-spinning session per core in parallel.
+///
+/// A query that arrives while no other is in flight (and no ingestion holds it) runs on the
+/// all-cores session instead (`lone_queries_wide`): a single-threaded run would leave the
+/// other cores idle, and its latency is what a lightly loaded server shows. Each session
+/// holds its own copy of the model (~95 MiB), so the all-cores one is not duplicated for this.
 pub struct FastembedEmbedder {
-    // fastembed's `embed` takes `&mut self`, hence the mutex and the pool.
+    // fastembed's `embed` takes `&mut self`, hence the mutexes and the pool.
     batch_session: Arc<Mutex<TextEmbedding>>,
+    batch_threads: usize,
+    recipe: Arc<SessionRecipe>,
+    lone_queries_wide: bool,
     query_sessions: Arc<Mutex<Vec<TextEmbedding>>>,
     query_permits: Arc<tokio::sync::Semaphore>,
+    queries_in_flight: Arc<AtomicUsize>,
     batch_size: usize,
     detail: String,
 }
@@ -67,31 +81,34 @@ impl FastembedEmbedder {
         let onnx_bytes = std::fs::read(&onnx)
             .map_err(|e| EmbedError::Load(format!("{}: {e}", onnx.display())))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let session = |threads: usize, spin: bool| {
-            let model = UserDefinedEmbeddingModel::new(onnx_bytes.clone(), tokenizer_files.clone())
-                .with_pooling(Pooling::Mean);
-            let options = InitOptionsUserDefined::new()
-                .with_max_length(cfg.max_length)
-                .with_intra_threads(threads)
-                .with_session_config(
-                    "session.intra_op.allow_spinning",
-                    if spin { "1" } else { "0" },
-                );
-            TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| load(&e))
+        let recipe = SessionRecipe {
+            onnx_bytes,
+            tokenizer_files,
+            max_length: cfg.max_length,
         };
-        let batch_session = session(cfg.threads.unwrap_or(cores), true)?;
+        let batch_threads = cfg.threads.unwrap_or(cores);
+        let batch_session = recipe.build(batch_threads, true)?;
         let query_count = cfg.query_sessions.unwrap_or(cores).max(1);
         let query_sessions = (0..query_count)
-            .map(|_| session(1, false))
+            .map(|_| recipe.build(1, false))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             batch_session: Arc::new(Mutex::new(batch_session)),
+            batch_threads,
+            recipe: Arc::new(recipe),
+            lone_queries_wide: cfg.lone_queries_wide,
             query_sessions: Arc::new(Mutex::new(query_sessions)),
             query_permits: Arc::new(tokio::sync::Semaphore::new(query_count)),
+            queries_in_flight: Arc::new(AtomicUsize::new(0)),
             batch_size: cfg.batch_size.max(1),
             detail: format!(
-                "all-MiniLM-L6-v2 ({}), {query_count} query sessions",
-                onnx.display()
+                "all-MiniLM-L6-v2 ({}), {query_count} query sessions{}",
+                onnx.display(),
+                if cfg.lone_queries_wide {
+                    ", a lone query on all threads"
+                } else {
+                    ""
+                }
             ),
         })
     }
@@ -109,6 +126,27 @@ impl FastembedEmbedder {
     }
 
     async fn run_query(&self, text: String) -> Result<Vec<f32>, EmbedError> {
+        let in_flight = Arc::clone(&self.queries_in_flight);
+        let alone = in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        let _done = InFlight(in_flight);
+        if alone && self.lone_queries_wide {
+            let wide = Arc::clone(&self.batch_session);
+            let outcome = tokio::task::spawn_blocking(move || match wide.try_lock() {
+                Ok(mut session) => Ok(embed_one(&mut session, text)),
+                // An ingestion batch (or the previous lone query, still returning) holds it.
+                Err(_) => Err(text),
+            })
+            .await
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+            return match outcome {
+                Ok(vector) => vector,
+                Err(text) => self.run_pooled(text).await,
+            };
+        }
+        self.run_pooled(text).await
+    }
+
+    async fn run_pooled(&self, text: String) -> Result<Vec<f32>, EmbedError> {
         // A permit guarantees a free session in the pool.
         let _permit = self
             .query_permits
@@ -122,15 +160,55 @@ impl FastembedEmbedder {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop()
                 .ok_or_else(|| EmbedError::Inference("no free query session".into()))?;
-            let result = session.embed([text], None);
+            let result = embed_one(&mut session, text);
             pool.lock().unwrap_or_else(|p| p.into_inner()).push(session);
             result
-                .map_err(|e| EmbedError::Inference(e.to_string()))?
-                .pop()
-                .ok_or_else(|| EmbedError::Inference("the model returned no vector".into()))
         })
         .await
         .map_err(|e| EmbedError::Inference(e.to_string()))?
+    }
+}
+
+/// What a session is built from, kept to replace the ingestion session after a batch run.
+struct SessionRecipe {
+    onnx_bytes: Vec<u8>,
+    tokenizer_files: TokenizerFiles,
+    max_length: usize,
+}
+
+impl SessionRecipe {
+    /// A session on `threads` intra-op threads, spinning between operators or not.
+    fn build(&self, threads: usize, spin: bool) -> Result<TextEmbedding, EmbedError> {
+        let model =
+            UserDefinedEmbeddingModel::new(self.onnx_bytes.clone(), self.tokenizer_files.clone())
+                .with_pooling(Pooling::Mean);
+        let options = InitOptionsUserDefined::new()
+            .with_max_length(self.max_length)
+            .with_intra_threads(threads)
+            .with_session_config(
+                "session.intra_op.allow_spinning",
+                if spin { "1" } else { "0" },
+            );
+        TextEmbedding::try_new_from_user_defined(model, options)
+            .map_err(|e| EmbedError::Load(e.to_string()))
+    }
+}
+
+/// One query through one session.
+fn embed_one(session: &mut TextEmbedding, text: String) -> Result<Vec<f32>, EmbedError> {
+    session
+        .embed([text], None)
+        .map_err(|e| EmbedError::Inference(e.to_string()))?
+        .pop()
+        .ok_or_else(|| EmbedError::Inference("the model returned no vector".into()))
+}
+
+/// Counts a query out of flight when it ends, however it ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -146,6 +224,24 @@ impl Embedder for FastembedEmbedder {
 
     async fn embed_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.run_batch(texts).await
+    }
+
+    async fn release_memory(&self) {
+        let (recipe, threads) = (Arc::clone(&self.recipe), self.batch_threads);
+        let session = Arc::clone(&self.batch_session);
+        let replaced = tokio::task::spawn_blocking(move || {
+            let fresh = recipe.build(threads, true)?;
+            let old = std::mem::replace(
+                &mut *session.lock().unwrap_or_else(|p| p.into_inner()),
+                fresh,
+            );
+            drop(old);
+            Ok::<_, EmbedError>(())
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = replaced.map_err(|e| EmbedError::Load(e.to_string())) {
+            tracing::warn!("the ingestion session was kept (a fresh one failed to load): {e}");
+        }
     }
 
     fn info(&self) -> BackendInfo {

@@ -93,7 +93,17 @@ impl Generator for GuardedGenerator {
     }
 
     fn info(&self) -> BackendInfo {
-        let mut info = self.inner.info();
+        self.marked(self.inner.info())
+    }
+
+    async fn health(&self) -> BackendInfo {
+        self.marked(self.inner.health().await)
+    }
+}
+
+impl GuardedGenerator {
+    /// `info` with the failure mark, if calls are failing.
+    fn marked(&self, mut info: BackendInfo) -> BackendInfo {
         let failing = self
             .failing
             .lock()

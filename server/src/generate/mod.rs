@@ -2,15 +2,22 @@
 
 mod guard;
 mod llama;
+mod ollama;
+mod openai;
+mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::guard::GuardedGenerator;
 pub use self::llama::LlamaGenerator;
+pub use self::ollama::{OllamaChat, OllamaGenerator};
+pub use self::openai::{OpenAiChat, OpenAiGenerator};
+pub use self::remote::{ChatProtocol, RemoteGenerator};
 use crate::assets::AssetCache;
 use crate::backend::BackendInfo;
 use crate::config::{GeneratorBackend, GeneratorConfig};
+use crate::remote::RemoteError;
 use crate::store::Hit;
 
 /// A generation failure.
@@ -56,16 +63,32 @@ pub trait Generator: Send + Sync {
     -> Result<Generation, GenerateError>;
     /// Name, state and model for `/health`.
     fn info(&self) -> BackendInfo;
+    /// [`Generator::info`] checked with the backend itself: a remote one asks its server.
+    async fn health(&self) -> BackendInfo {
+        self.info()
+    }
+}
+
+impl From<RemoteError> for GenerateError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Config(_) => Self::Load(e.to_string()),
+            RemoteError::Protocol { .. } => Self::Inference(e.to_string()),
+            _ => Self::Unavailable(e.to_string()),
+        }
+    }
 }
 
 /// Builds the configured generator behind its deadline ([`GuardedGenerator`]); `None` when
-/// generation is disabled.
-pub fn build(
+/// generation is disabled. A remote one is reachable, and its model loaded, when this returns.
+pub async fn build(
     cfg: &GeneratorConfig,
     assets: &AssetCache,
 ) -> Result<Option<Arc<dyn Generator>>, GenerateError> {
     let backend: Arc<dyn Generator> = match cfg.backend {
         GeneratorBackend::Llama => Arc::new(LlamaGenerator::load(cfg, assets)?),
+        GeneratorBackend::Openai => Arc::new(OpenAiGenerator::connect(cfg).await?),
+        GeneratorBackend::Ollama => Arc::new(OllamaGenerator::connect(cfg).await?),
         GeneratorBackend::Disabled => return Ok(None),
     };
     Ok(Some(Arc::new(GuardedGenerator::new(

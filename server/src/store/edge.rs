@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use qdrant_edge::external::serde_json::{Map, Value};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
     EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FacetRequest, FacetValue,
@@ -20,17 +19,12 @@ use qdrant_edge::{
     SearchParams, UpdateOperation, VectorInternal, WithPayloadInterface, WithVector,
 };
 
-use super::{Hit, Passage, SearchFilter, SourceCount, StoreError, VectorStore, normalize_prefix};
+use super::{
+    FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter, SourceCount, StoreError,
+    VectorStore, field,
+};
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
-
-const PATH_FIELD: &str = "path";
-const PREFIXES_FIELD: &str = "path_prefixes";
-const SOURCE_FIELD: &str = "source";
-/// The keyword-indexed payload fields (filters and facets use them).
-const INDEXED_FIELDS: [&str; 3] = [PATH_FIELD, PREFIXES_FIELD, SOURCE_FIELD];
-/// Most sources `GET /v1/sources` lists.
-const MAX_SOURCES: usize = 10_000;
 
 /// The default store: one `EdgeShard` holding the collection.
 pub struct EdgeStore {
@@ -80,9 +74,7 @@ impl EdgeStore {
             let hnsw = HnswIndexConfig {
                 m: cfg.hnsw_m,
                 ef_construct: cfg.hnsw_ef_construct,
-                // Below this many KB per segment Qdrant scans instead of walking the graph; a
-                // docs corpus is a few MB, so the default (10 MB) would never use the index.
-                full_scan_threshold: 10,
+                full_scan_threshold: FULL_SCAN_THRESHOLD_KB,
                 max_indexing_threads: 0,
                 on_disk: None,
                 payload_m: None,
@@ -104,14 +96,14 @@ impl EdgeStore {
         // Created with the collection; a collection from an older version gains the ones it
         // lacks (the `source` index) when opened.
         let indexed = shard.info().payload_schema;
-        for field in INDEXED_FIELDS {
-            if indexed.contains_key(&json_path(field)) {
+        for name in field::INDEXED {
+            if indexed.contains_key(&json_path(name)) {
                 continue;
             }
             shard
                 .update(UpdateOperation::FieldIndexOperation(
                     FieldIndexOperations::CreateIndex(CreateIndex {
-                        field_name: json_path(field),
+                        field_name: json_path(name),
                         field_schema: Some(PayloadFieldSchema::FieldType(
                             PayloadSchemaType::Keyword,
                         )),
@@ -233,25 +225,16 @@ impl EdgeStore {
     }
 }
 
-fn json_path(field: &'static str) -> JsonPath {
-    field
-        .parse()
+fn json_path(name: &'static str) -> JsonPath {
+    name.parse()
         .expect("payload field names are valid JSON paths")
 }
 
-fn keyword(field: &'static str, value: String) -> Condition {
+fn keyword(name: &'static str, value: String) -> Condition {
     Condition::Field(FieldCondition::new_match(
-        json_path(field),
+        json_path(name),
         Match::from(value),
     ))
-}
-
-fn payload_str(payload: &Map<String, Value>, key: &str) -> String {
-    payload
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[async_trait::async_trait]
@@ -264,16 +247,7 @@ impl VectorStore for EdgeStore {
             let points = points
                 .into_iter()
                 .map(|(p, vector)| {
-                    let payload = qdrant_edge::external::serde_json::json!({
-                        SOURCE_FIELD: p.source,
-                        PATH_FIELD: p.path,
-                        PREFIXES_FIELD: super::path_prefixes(&p.path),
-                        "title": p.title,
-                        "heading": p.heading,
-                        "text": p.text,
-                        "chunk_index": p.chunk_index,
-                    });
-                    PointStruct::new(PointId::Uuid(p.id), vector, payload).into()
+                    PointStruct::new(PointId::Uuid(p.id), vector, p.payload()).into()
                 })
                 .collect();
             shard
@@ -318,10 +292,10 @@ impl VectorStore for EdgeStore {
         // This source's passages of `path`, and passages stored before sources existed (no
         // `source` field): the first source to re-ingest a path replaces them.
         let filter = Filter {
-            must: Some(vec![keyword(PATH_FIELD, path.to_string())]),
+            must: Some(vec![keyword(field::PATH, path.to_string())]),
             should: Some(vec![
-                keyword(SOURCE_FIELD, source.to_string()),
-                Condition::IsEmpty(IsEmptyCondition::from(json_path(SOURCE_FIELD))),
+                keyword(field::SOURCE, source.to_string()),
+                Condition::IsEmpty(IsEmptyCondition::from(json_path(field::SOURCE))),
             ]),
             ..Default::default()
         };
@@ -368,18 +342,11 @@ impl VectorStore for EdgeStore {
         top_k: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<Hit>, StoreError> {
-        let mut must = Vec::new();
-        if let Some(prefix) = filter
-            .path_prefix
-            .as_deref()
-            .map(normalize_prefix)
-            .filter(|p| !p.is_empty())
-        {
-            must.push(keyword(PREFIXES_FIELD, prefix));
-        }
-        if let Some(source) = &filter.source {
-            must.push(keyword(SOURCE_FIELD, source.clone()));
-        }
+        let must: Vec<Condition> = filter
+            .terms()
+            .into_iter()
+            .map(|(name, value)| keyword(name, value))
+            .collect();
         let filter = (!must.is_empty()).then(|| Filter {
             must: Some(must),
             ..Default::default()
@@ -407,19 +374,11 @@ impl VectorStore for EdgeStore {
             Ok(points
                 .into_iter()
                 .map(|p| {
-                    let payload = p.payload.map(|p| p.0).unwrap_or_default();
-                    Hit {
-                        id: match p.id {
-                            PointId::Uuid(u) => u.to_string(),
-                            PointId::NumId(n) => n.to_string(),
-                        },
-                        score: p.score,
-                        source: payload_str(&payload, SOURCE_FIELD),
-                        path: payload_str(&payload, PATH_FIELD),
-                        title: payload_str(&payload, "title"),
-                        heading: payload_str(&payload, "heading"),
-                        text: payload_str(&payload, "text"),
-                    }
+                    let id = match p.id {
+                        PointId::Uuid(u) => u.to_string(),
+                        PointId::NumId(n) => n.to_string(),
+                    };
+                    Hit::from_payload(id, p.score, &p.payload.map(|p| p.0).unwrap_or_default())
                 })
                 .collect())
         })
@@ -443,7 +402,7 @@ impl VectorStore for EdgeStore {
         self.blocking("facet", |shard| {
             let response = shard
                 .facet(FacetRequest {
-                    key: json_path(SOURCE_FIELD),
+                    key: json_path(field::SOURCE),
                     limit: MAX_SOURCES,
                     filter: None,
                     exact: true,
@@ -467,7 +426,7 @@ impl VectorStore for EdgeStore {
     }
 
     async fn delete_source(&self, source: &str) -> Result<usize, StoreError> {
-        let filter = Filter::new_must(keyword(SOURCE_FIELD, source.to_string()));
+        let filter = Filter::new_must(keyword(field::SOURCE, source.to_string()));
         self.write("delete", move |shard| {
             let n = shard
                 .count(CountRequest {
@@ -560,7 +519,7 @@ mod tests {
             .await
             .unwrap();
         // A passage written before sources existed: no `source` in its payload.
-        let legacy = qdrant_edge::external::serde_json::json!({ PATH_FIELD: "index.mdx" });
+        let legacy = qdrant_edge::external::serde_json::json!({ field::PATH: "index.mdx" });
         store
             .shard
             .as_ref()

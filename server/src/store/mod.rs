@@ -1,15 +1,38 @@
 //! The vector store stage: passages with their vectors, searched by cosine similarity.
 
 mod edge;
+mod qdrant;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 pub use self::edge::EdgeStore;
+pub use self::qdrant::QdrantStore;
 use crate::backend::BackendInfo;
 use crate::config::{StoreBackend, StoreConfig};
+
+/// Payload field names. Every backend writes and reads the same payload, so a collection
+/// ingested through one reads the same through another.
+pub(crate) mod field {
+    /// The documentation set.
+    pub const SOURCE: &str = "source";
+    /// The document's path.
+    pub const PATH: &str = "path";
+    /// Every folder prefix of the path and the path itself ([`super::path_prefixes`]).
+    pub const PREFIXES: &str = "path_prefixes";
+    /// The keyword-indexed fields (filters and facets use them).
+    pub const INDEXED: [&str; 3] = [PATH, PREFIXES, SOURCE];
+}
+
+/// Most sources `GET /v1/sources` lists.
+pub(crate) const MAX_SOURCES: usize = 10_000;
+
+/// Below this many KB of vectors in a segment Qdrant scans instead of walking the HNSW graph;
+/// a docs corpus is a few MB, so the engine's default (10 MB) would never use the index.
+pub(crate) const FULL_SCAN_THRESHOLD_KB: usize = 10;
 
 /// A vector store failure. Every variant means the store is unavailable for this request (503).
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +52,20 @@ pub enum StoreError {
         operation: &'static str,
         /// The engine's message.
         message: String,
+    },
+    /// The collection holds vectors of another size than the embedder makes.
+    #[error(
+        "collection {collection:?} holds {stored}-dimensional vectors but the embedder makes \
+         {embedder}-dimensional ones: use the embedder the collection was built with, or another \
+         [store] collection"
+    )]
+    DimensionMismatch {
+        /// The collection.
+        collection: String,
+        /// Its vectors' size.
+        stored: u64,
+        /// The embedder's.
+        embedder: usize,
     },
 }
 
@@ -52,6 +89,21 @@ pub struct Passage {
     pub chunk_index: u32,
 }
 
+impl Passage {
+    /// The payload stored beside the passage's vector, the same in every backend.
+    pub fn payload(&self) -> Value {
+        json!({
+            field::SOURCE: self.source,
+            field::PATH: self.path,
+            field::PREFIXES: path_prefixes(&self.path),
+            "title": self.title,
+            "heading": self.heading,
+            "text": self.text,
+            "chunk_index": self.chunk_index,
+        })
+    }
+}
+
 /// A search result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
@@ -73,6 +125,28 @@ pub struct Hit {
     pub text: String,
 }
 
+impl Hit {
+    /// A hit from a stored point: its id, score and [`Passage::payload`].
+    pub fn from_payload(id: String, score: f32, payload: &Map<String, Value>) -> Self {
+        let text = |key: &str| {
+            payload
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Self {
+            id,
+            score,
+            source: text(field::SOURCE),
+            path: text(field::PATH),
+            title: text("title"),
+            heading: text("heading"),
+            text: text("text"),
+        }
+    }
+}
+
 /// Restricts a search.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +155,49 @@ pub struct SearchFilter {
     pub path_prefix: Option<String>,
     /// Only passages of this source (documentation set); combined with `path_prefix`.
     pub source: Option<String>,
+}
+
+impl SearchFilter {
+    /// The keyword matches the filter stands for, as (payload field, value); a passage must
+    /// match them all.
+    pub fn terms(&self) -> Vec<(&'static str, String)> {
+        let mut terms = Vec::new();
+        if let Some(prefix) = self
+            .path_prefix
+            .as_deref()
+            .map(normalize_prefix)
+            .filter(|p| !p.is_empty())
+        {
+            terms.push((field::PREFIXES, prefix));
+        }
+        if let Some(source) = &self.source {
+            terms.push((field::SOURCE, source.clone()));
+        }
+        terms
+    }
+}
+
+/// A collection's state as a Qdrant server reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionStatus {
+    /// Every segment indexed and ready.
+    Green,
+    /// Optimizing (indexing): searches work, some of them without the index.
+    Yellow,
+    /// Optimizations pending until the next write.
+    Grey,
+    /// The server failed an operation on the collection.
+    Red,
+}
+
+/// What `/health` learns from the store.
+#[derive(Debug, Clone)]
+pub struct StoreHealth {
+    /// Name, state and location.
+    pub info: BackendInfo,
+    /// The collection's status, where the store reports one (a Qdrant server).
+    pub collection: Option<CollectionStatus>,
 }
 
 /// A named source and how many passages it holds.
@@ -129,16 +246,25 @@ pub trait VectorStore: Send + Sync {
     fn collection_exists(&self) -> bool;
     /// Name, state and location for `/health`.
     fn info(&self) -> BackendInfo;
+    /// [`VectorStore::info`] checked with the store itself: a remote store asks its server.
+    async fn health(&self) -> StoreHealth {
+        StoreHealth {
+            info: self.info(),
+            collection: None,
+        }
+    }
 }
 
-/// Opens (or creates) the configured store under `data_dir`.
-pub fn open(
+/// Opens (or creates) the configured store: under `data_dir` (edge) or on a Qdrant server,
+/// for vectors of `dimension`.
+pub async fn open(
     cfg: &StoreConfig,
     data_dir: &Path,
     dimension: usize,
 ) -> Result<Arc<dyn VectorStore>, StoreError> {
     match cfg.backend {
         StoreBackend::Edge => Ok(Arc::new(EdgeStore::open(cfg, data_dir, dimension)?)),
+        StoreBackend::Qdrant => Ok(Arc::new(QdrantStore::connect(cfg, dimension).await?)),
     }
 }
 

@@ -50,11 +50,7 @@ pub enum ReportError {
 
 /// Read a run's summary: `path` is a run folder (holding `summary.json`) or a summary file.
 pub fn load_summary(path: &Path) -> Result<(PathBuf, Summary), ReportError> {
-    let file = if path.is_dir() {
-        path.join(SUMMARY_FILE)
-    } else {
-        path.to_path_buf()
-    };
+    let file = crate::summary::summary_file(path);
     if !file.is_file() {
         return Err(ReportError::NoSummary(file));
     }
