@@ -149,7 +149,8 @@ pub struct ProcessStats {
     pub cpu_mean_pct: f64,
     /// Highest one-second CPU, percent of one core.
     pub cpu_max_pct: f64,
-    /// Highest RSS seen, bytes (the kernel's high-water mark when available).
+    /// Highest RSS from the start of measuring, bytes (the kernel's high-water mark, reset
+    /// when monitoring starts, so ingestion's peak is not in it).
     pub peak_rss_bytes: u64,
 }
 

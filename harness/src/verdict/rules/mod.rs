@@ -14,7 +14,7 @@
 //! | `health` | `green`, `yellow`, `red` (ordered red < yellow < green) | `/health` before the load |
 //! | `gpu_util` | `60%` | mean NVML utilization over the run |
 //! | `server_cpu` | `150%` (of one core) | mean CPU of the embedded server |
-//! | `server_rss` | `512MiB`, `2GB` | peak RSS of the embedded server |
+//! | `server_rss` | `512MiB`, `2GB` | peak RSS of the embedded server while measured (ingestion's peak excluded) |
 //! | `ingest_time` | time | ingest round trip |
 //!
 //! The rule's types and the metric scale live here; `parse` reads a rule's text, `evaluate`
