@@ -206,6 +206,19 @@ pub enum EmbedderBackend {
     Ollama,
 }
 
+/// The candle embedder's number type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandleDtype {
+    /// f16 on a GPU, f32 on the CPU.
+    #[default]
+    Auto,
+    /// 32-bit floats everywhere (the weights as shipped).
+    F32,
+    /// Weights and activations in 16-bit floats; pooling and normalization stay f32.
+    F16,
+}
+
 /// `[embedder]`: the query and passage embedding model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -233,6 +246,9 @@ pub struct EmbedderConfig {
     pub device: String,
     /// candle: the model's safetensors; default: the cached fp32 all-MiniLM-L6-v2.
     pub model_safetensors: Option<PathBuf>,
+    /// candle: the weights' and activations' number type; `auto` is f16 on a GPU and f32 on
+    /// the CPU (the CPU has no fast f16 kernels).
+    pub dtype: CandleDtype,
     /// candle: most sequences in one forward pass.
     pub max_batch_requests: usize,
     /// candle: most padded tokens (longest x sequences) in one forward pass.
@@ -272,6 +288,7 @@ impl Default for EmbedderConfig {
             max_length: 512,
             device: "cpu".into(),
             model_safetensors: None,
+            dtype: CandleDtype::Auto,
             max_batch_requests: 64,
             max_batch_tokens: 16_384,
             max_queue: 1_024,

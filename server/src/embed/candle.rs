@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::Module;
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::{BertEncoder, Config as BertConfig};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::batch::{BatchLimits, BatchModel, Batcher};
 use super::{EmbedError, Embedder};
 use crate::assets::AssetCache;
 use crate::backend::{BackendInfo, BackendState};
-use crate::config::EmbedderConfig;
+use crate::config::{CandleDtype, EmbedderConfig};
 
 /// The candle embedder: a tokenizer on the caller's side, the model behind a batcher.
 pub struct CandleEmbedder {
@@ -34,6 +35,10 @@ impl CandleEmbedder {
     pub fn load(cfg: &EmbedderConfig, assets: &AssetCache) -> Result<Self, EmbedError> {
         let load = |e: &dyn std::fmt::Display| EmbedError::Load(e.to_string());
         let device = open_device(&cfg.device)?;
+        let dtype = match (cfg.dtype, device.is_cuda()) {
+            (CandleDtype::F32, _) | (CandleDtype::Auto, false) => DType::F32,
+            (CandleDtype::F16, _) | (CandleDtype::Auto, true) => DType::F16,
+        };
         let weights = match &cfg.model_safetensors {
             Some(path) => path.clone(),
             None => assets.embedding_weights().map_err(|e| load(&e))?,
@@ -43,7 +48,7 @@ impl CandleEmbedder {
             None => assets.tokenizer_dir().map_err(|e| load(&e))?,
         };
         let tokenizer = tokenizer(&tokenizer_dir, cfg.max_length)?;
-        let mut model = Bert::load(&weights, &tokenizer_dir, device)?;
+        let mut model = Bert::load(&weights, &tokenizer_dir, device, dtype)?;
         let limits = BatchLimits {
             max_batch_requests: cfg.max_batch_requests.max(1),
             max_batch_tokens: cfg.max_batch_tokens.max(cfg.max_length),
@@ -62,7 +67,7 @@ impl CandleEmbedder {
             batch_size: cfg.batch_size.max(1),
             name: if on_gpu { "candle-cuda" } else { "candle-cpu" },
             detail: format!(
-                "all-MiniLM-L6-v2 fp32 ({}) on {}, batches <= {} sequences / {} tokens",
+                "all-MiniLM-L6-v2 {dtype:?} ({}) on {}, batches <= {} sequences / {} tokens",
                 weights.display(),
                 cfg.device,
                 limits.max_batch_requests,
@@ -178,13 +183,29 @@ fn tokenizer(dir: &Path, max_length: usize) -> Result<Tokenizer, EmbedError> {
 }
 
 /// BERT on its device, run by the batcher's model thread.
+///
+/// candle's `BertModel` is not used whole: its attention mask multiplies by `f32::MIN`, which
+/// is `-inf` in f16 and turns every score into NaN (0 x -inf). The embeddings are done here
+/// (token type 0 folded into the position table at load: two fewer kernels per pass) and the
+/// additive mask is built on the host with the number type's finite minimum; the encoder
+/// layers are candle's.
 struct Bert {
-    model: BertModel,
+    word_embeddings: candle_nn::Embedding,
+    /// Position embeddings plus token type 0's row, `max_position_embeddings` x hidden.
+    positions: Tensor,
+    layer_norm: candle_nn::LayerNorm,
+    encoder: BertEncoder,
     device: Device,
+    dtype: DType,
 }
 
 impl Bert {
-    fn load(weights: &Path, config_dir: &Path, device: Device) -> Result<Self, EmbedError> {
+    fn load(
+        weights: &Path,
+        config_dir: &Path,
+        device: Device,
+        dtype: DType,
+    ) -> Result<Self, EmbedError> {
         let config_path = config_dir.join("config.json");
         let read = |path: &PathBuf| {
             std::fs::read_to_string(path)
@@ -194,11 +215,49 @@ impl Bert {
             .map_err(|e| EmbedError::Load(format!("{}: {e}", config_path.display())))?;
         // Safety: the file is mapped read-only and not modified while the server runs (the
         // asset cache writes files once, by atomic rename).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, &device) }
             .map_err(|e| EmbedError::Load(format!("{}: {e}", weights.display())))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| EmbedError::Load(format!("{}: {e}", weights.display())))?;
-        Ok(Self { model, device })
+        Self::from_weights(vb, &config, device, dtype)
+            .map_err(|e| EmbedError::Load(format!("{}: {e}", weights.display())))
+    }
+
+    fn from_weights(
+        vb: VarBuilder,
+        config: &BertConfig,
+        device: Device,
+        dtype: DType,
+    ) -> candle_core::Result<Self> {
+        // sentence-transformers' files name the tensors `embeddings.*`, Hugging Face's
+        // `bert.embeddings.*`.
+        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+            vb
+        } else {
+            vb.pp("bert")
+        };
+        let hidden = config.hidden_size;
+        let embeddings = vb.pp("embeddings");
+        let word_embeddings =
+            candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?;
+        let position = embeddings.get(
+            (config.max_position_embeddings, hidden),
+            "position_embeddings.weight",
+        )?;
+        let token_type = embeddings.get(
+            (config.type_vocab_size, hidden),
+            "token_type_embeddings.weight",
+        )?;
+        let positions = position.broadcast_add(&token_type.narrow(0, 0, 1)?)?;
+        let layer_norm =
+            candle_nn::layer_norm(hidden, config.layer_norm_eps, embeddings.pp("LayerNorm"))?;
+        let encoder = BertEncoder::load(vb.pp("encoder"), config)?;
+        Ok(Self {
+            word_embeddings,
+            positions,
+            layer_norm,
+            encoder,
+            device,
+            dtype,
+        })
     }
 
     /// On a GPU, one full batch through the model (kernels loaded, cuBLAS set up, memory
@@ -224,20 +283,45 @@ impl Bert {
 
     fn forward(&self, batch: &[Vec<u32>]) -> candle_core::Result<Vec<Vec<f32>>> {
         let longest = batch.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        // Padding gets the number type's most negative finite value, added to its attention
+        // scores (HF's `torch.finfo(dtype).min`); real tokens 0.
+        let blocked = match self.dtype {
+            DType::F16 => -65_504.0,
+            DType::BF16 => -3.38e38,
+            _ => f32::MIN,
+        };
         let mut ids = Vec::with_capacity(batch.len() * longest);
         let mut mask = Vec::with_capacity(batch.len() * longest);
+        let mut additive = Vec::with_capacity(batch.len() * longest);
         for sequence in batch {
             ids.extend_from_slice(sequence);
             ids.resize(ids.len() + longest - sequence.len(), 0);
-            mask.extend(std::iter::repeat_n(1u32, sequence.len()));
-            mask.resize(mask.len() + longest - sequence.len(), 0);
+            mask.extend(std::iter::repeat_n(1f32, sequence.len()));
+            mask.resize(mask.len() + longest - sequence.len(), 0.0);
+            additive.extend(std::iter::repeat_n(0f32, sequence.len()));
+            additive.resize(additive.len() + longest - sequence.len(), blocked);
         }
         let shape = (batch.len(), longest);
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+        let additive = Tensor::from_vec(additive, (batch.len(), 1, 1, longest), &self.device)?
+            .to_dtype(self.dtype)?;
+        let embedded = self
+            .word_embeddings
+            .forward(&ids)?
+            .broadcast_add(&self.positions.narrow(0, 0, longest)?)?;
+        let embedded = self.layer_norm.forward(&embedded)?;
+        let hidden = self
+            .encoder
+            .forward(&embedded, &additive)?
+            .to_dtype(DType::F32)?;
+        if batch.len() == 1 {
+            // One query has no padding: its mean is one kernel, and the 384 numbers are
+            // normalized here rather than by five more launches on the GPU.
+            let mean = hidden.squeeze(0)?.mean(0)?.to_vec1::<f32>()?;
+            return Ok(vec![normalized(mean)]);
+        }
         // Mean over the real tokens only, then unit length.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let mask = Tensor::from_vec(mask, (batch.len(), longest, 1), &self.device)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let mean = summed.broadcast_div(&mask.sum(1)?)?;
         let norm = mean
@@ -249,6 +333,13 @@ impl Bert {
             .to_device(&Device::Cpu)?
             .to_vec2()
     }
+}
+
+/// `vector` scaled to unit length (left as it is when it is all zeros).
+fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    vector.iter_mut().for_each(|x| *x /= norm);
+    vector
 }
 
 impl BatchModel for Bert {
