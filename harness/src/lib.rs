@@ -14,6 +14,10 @@
 //!   instrument's own floor with the same load shape.
 //! - [`measure`]: what is recorded meanwhile: latencies ([`measure::recorder`]), the server
 //!   process, the GPU, `/metrics`, and the machine and revision.
+//! - [`eval`]: retrieval quality on the same server: recall and MRR over labeled sets, the
+//!   HNSW index against exact search (`harness eval`, or a scenario's `[eval]`).
+//! - [`sweep`]: capacity: open-loop steps at rising rates against one stack, searched for the
+//!   highest rate that meets the latency thresholds (`harness sweep`, or a scenario's `[sweep]`).
 //! - [`verdict`]: threshold rules ([`verdict::rules`]) and the regression gate
 //!   ([`verdict::regression`]) decided once, into `summary.thresholds` and `summary.verdict`.
 //! - [`summary`]: `summary.json`, the typed record every stage writes into and every output
@@ -24,6 +28,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod eval;
 pub mod load;
 pub mod measure;
 pub mod output;
@@ -32,5 +37,6 @@ pub mod run;
 pub mod scenario;
 pub mod stack;
 pub mod summary;
+pub mod sweep;
 pub mod units;
 pub mod verdict;

@@ -108,6 +108,39 @@ fn summaries_written_by_the_type_match_the_schema() {
     filled.calibration = Some(Default::default());
     filled.load.generator_lag = Some(Default::default());
     filled.verdict.warnings = vec!["a warning".into()];
+    filled.eval = Some(harness::eval::EvalSummary {
+        settings: harness::eval::EvalSettings {
+            hnsw_m: Some(16),
+            embedder: Some("fastembed".into()),
+            ..Default::default()
+        },
+        candidates: 50,
+        sets: vec![harness::eval::SetResult {
+            name: "descriptions".into(),
+            queries: 3,
+            hnsw_vs_exact_at_10: 0.9,
+            ..Default::default()
+        }],
+        elapsed_s: 1.5,
+    });
+    filled.sweep = Some(harness::summary::SweepSummary {
+        settings: harness::summary::SweepSettingsInfo {
+            start_rate_per_s: 50.0,
+            max_rate_per_s: 20_000.0,
+            growth: 2.0,
+            precision: 0.05,
+            step_duration_s: 10.0,
+            step_warmup_s: 2.0,
+            min_achieved: 0.95,
+            arrival: harness::scenario::Arrival::Poisson,
+            max_in_flight: 256,
+            rules: vec!["search.p95 < 2ms".into()],
+        },
+        steps: Vec::new(),
+        capacity_rps: Some(400.0),
+        first_fail_rps: Some(420.0),
+        limited_by: harness::summary::SweepLimit::Server,
+    });
     written.push(("every optional section filled".into(), filled));
     for (name, summary) in &written {
         let value = serde_json::to_value(summary).unwrap();

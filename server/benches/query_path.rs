@@ -20,7 +20,7 @@ use ragbench_server::assets::AssetCache;
 use ragbench_server::config::{Config, GeneratorBackend};
 use ragbench_server::ingest::IngestLimits;
 use ragbench_server::state::AppState;
-use ragbench_server::store::SearchFilter;
+use ragbench_server::store::{SearchFilter, SearchMethod};
 use tower::ServiceExt;
 
 const SECRET: &str = "bench-secret-bench-secret-bench!";
@@ -136,14 +136,22 @@ fn stages(c: &mut Criterion) {
             .expect("embedding");
     group.bench_function("search", |b| {
         b.iter(|| {
-            f.rt.block_on(f.state.store.search(vector.clone(), 5, &filter))
-                .expect("search")
+            f.rt.block_on(
+                f.state
+                    .store
+                    .search(vector.clone(), 5, &filter, SearchMethod::Index),
+            )
+            .expect("search")
         })
     });
 
     let hits =
-        f.rt.block_on(f.state.store.search(vector.clone(), 5, &filter))
-            .expect("search");
+        f.rt.block_on(
+            f.state
+                .store
+                .search(vector.clone(), 5, &filter, SearchMethod::Index),
+        )
+        .expect("search");
     let response = SearchResponse {
         hits,
         cached: false,

@@ -158,6 +158,67 @@ async fn the_second_identical_search_is_a_cache_hit() {
 }
 
 #[tokio::test]
+async fn exact_search_finds_the_true_nearest_and_is_cached_apart_from_index_search() {
+    // A query no other test sends, so the first answer of each method is a miss.
+    let query = "exact versus index: which bytes become a readable stream?";
+    let body = |exact: bool| json!({ "top_k": 10, "exact": exact });
+    let cache_of = |resp: &reqwest::Response| {
+        resp.headers()["server-timing"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let resp = search(query, body(false)).await;
+    assert_eq!(resp.status(), 200);
+    let index: Value = resp.json().await.unwrap();
+    // The index's answer is cached; the same query asked exactly must not be served from it.
+    let resp = search(query, body(true)).await;
+    assert_eq!(resp.status(), 200);
+    let timing = cache_of(&resp);
+    let exact: Value = resp.json().await.unwrap();
+    assert_eq!(exact["cached"], false, "{exact}");
+    assert!(timing.starts_with("cache;desc=\"miss\""), "{timing}");
+    assert!(timing.contains("search"), "{timing}");
+    // Asked again, each method gets its own cached answer.
+    let exact_again: Value = search(query, body(true)).await.json().await.unwrap();
+    assert_eq!(exact_again["cached"], true);
+    assert_eq!(exact_again["hits"], exact["hits"]);
+    let index_again: Value = search(query, body(false)).await.json().await.unwrap();
+    assert_eq!(index_again["cached"], true);
+    assert_eq!(index_again["hits"], index["hits"]);
+
+    // Exact search is the ground truth: rank for rank, no index hit scores higher.
+    let scores = |v: &Value| -> Vec<f64> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["score"].as_f64().unwrap())
+            .collect()
+    };
+    let (exact_scores, index_scores) = (scores(&exact), scores(&index));
+    assert_eq!(exact_scores.len(), 10, "{exact}");
+    assert_eq!(index_scores.len(), 10, "{index}");
+    assert!(exact_scores.windows(2).all(|w| w[0] >= w[1]), "{exact}");
+    for (rank, (e, i)) in exact_scores.iter().zip(&index_scores).enumerate() {
+        assert!(e + 1e-5 >= *i, "rank {rank}: exact {e} < index {i}");
+    }
+
+    // Not a boolean: a 400 that names the field.
+    let resp = search(query, json!({ "exact": "yes" })).await;
+    assert_eq!(resp.status(), 400);
+    let error: Value = resp.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exact"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn every_bad_token_gets_401() {
     let s = server();
     let now = std::time::SystemTime::now()

@@ -8,7 +8,8 @@ mod remote_common;
 use qdrant_client::Qdrant;
 use ragbench_server::config::{Secret, StoreBackend, StoreConfig};
 use ragbench_server::store::{
-    CollectionStatus, EdgeStore, Passage, QdrantStore, SearchFilter, StoreError, VectorStore,
+    CollectionStatus, EdgeStore, Passage, QdrantStore, SearchFilter, SearchMethod, StoreError,
+    VectorStore,
 };
 use remote_common::{closed_port, skip};
 
@@ -74,7 +75,7 @@ type Row = (String, String, String, String, String, String);
 /// Hits as comparable rows (id, path, source, title, heading, text), and their scores.
 async fn hits(store: &dyn VectorStore, filter: &SearchFilter) -> (Vec<Row>, Vec<f32>) {
     store
-        .search(vec![0.7, 0.4, 0.2, 0.1], 10, filter)
+        .search(vec![0.7, 0.4, 0.2, 0.1], 10, filter, SearchMethod::Index)
         .await
         .unwrap()
         .into_iter()

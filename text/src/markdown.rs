@@ -111,31 +111,36 @@ pub fn parse(source: &str, stem: &str) -> Document {
     }
 }
 
-/// Returns (title from front matter, body after it).
-fn split_front_matter(source: &str) -> (Option<String>, &str) {
-    let Some(rest) = source.strip_prefix("---") else {
-        return (None, source);
-    };
-    let Some(rest) = rest
+/// The front matter block of a document (the lines between an opening `---` on the first
+/// line and the next `---` line, without either) and the body after it; `None` when the
+/// document has none, or an unterminated one (which is then text). Ingestion drops the block,
+/// so what it says (a page's `description`, say) is not in any passage.
+pub fn front_matter(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix("---")?;
+    let rest = rest
         .strip_prefix('\n')
-        .or_else(|| rest.strip_prefix("\r\n"))
-    else {
-        return (None, source);
-    };
+        .or_else(|| rest.strip_prefix("\r\n"))?;
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {
         if line.trim_end() == "---" {
-            let front = &rest[..offset];
-            let title = front.lines().find_map(|l| {
-                l.strip_prefix("title:")
-                    .map(|t| t.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
-                    .filter(|t| !t.is_empty())
-            });
-            return (title, &rest[offset + line.len()..]);
+            return Some((&rest[..offset], &rest[offset + line.len()..]));
         }
         offset += line.len();
     }
-    (None, source) // unterminated: treat as text
+    None
+}
+
+/// Returns (title from front matter, body after it).
+fn split_front_matter(source: &str) -> (Option<String>, &str) {
+    let Some((front, body)) = front_matter(source) else {
+        return (None, source);
+    };
+    let title = front.lines().find_map(|l| {
+        l.strip_prefix("title:")
+            .map(|t| t.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+            .filter(|t| !t.is_empty())
+    });
+    (title, body)
 }
 
 /// Removes JSX tags and comments from prose, leaving inline code spans untouched.

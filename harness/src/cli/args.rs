@@ -85,6 +85,15 @@ pub enum Command {
         #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
         server_bin: Option<PathBuf>,
     },
+    /// Retrieval quality: bring the scenario's stack up (default scenarios/eval.toml), ingest
+    /// the corpus, and search every labeled query through the HNSW index and exactly:
+    /// recall@1/5/10 and MRR@10 over pages, the index's agreement with exact search, and the
+    /// search latency, in summary.json and report.html. No load is driven.
+    Eval(EvalFlags),
+    /// Capacity: bring the scenario's stack up once (default scenarios/sweep.toml) and run
+    /// short open-loop steps at rising rates, a ramp then a bisection, to find the highest
+    /// rate that still meets its latency thresholds; the knee is `capacity` in summary.json.
+    Sweep(SweepFlags),
     /// Runs the server in this process (used by the embedded stack).
     #[command(name = "__server", hide = true)]
     Server {
@@ -154,6 +163,158 @@ pub struct RunFlags {
     /// with `--features cuda`).
     #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
     pub server_bin: Option<PathBuf>,
+}
+
+/// `harness eval`'s arguments: the scenario whose stack, corpus and `[eval]` to use, and the
+/// run flags that make sense without load.
+#[derive(Debug, Clone, Args)]
+pub struct EvalFlags {
+    /// A name under scenarios/ or a scenario file.
+    #[arg(default_value = "eval")]
+    pub scenario: String,
+    /// Also evaluate a labeled set in the BEIR layout in this folder (queries.jsonl and
+    /// qrels/*.tsv, corpus-ids being page paths relative to the corpus root).
+    #[arg(long, value_name = "DIR")]
+    pub beir: Option<PathBuf>,
+    /// Leave out the set built from the pages' front-matter descriptions (with --beir).
+    #[arg(long, requires = "beir")]
+    pub no_descriptions: bool,
+    /// Run against this server instead of starting one (external stack).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// Ingest only the first N corpus files.
+    #[arg(long)]
+    pub corpus_limit: Option<usize>,
+    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
+    #[arg(long)]
+    pub corpus_prefix: Option<String>,
+    /// Ingest into an empty store even when a ready one for this corpus and these settings
+    /// is cached from an earlier run.
+    #[arg(long)]
+    pub fresh_store: bool,
+    /// The run folder (default reports/out/<scenario>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Start this ragbench-server binary instead of the harness's own server.
+    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
+}
+
+/// `harness sweep`'s arguments: the scenario, the search's settings (over its `[sweep]`
+/// table, same names) and the run flags that make sense for a sweep.
+#[derive(Debug, Clone, Args)]
+pub struct SweepFlags {
+    /// A name under scenarios/ or a scenario file.
+    #[arg(default_value = "sweep")]
+    pub scenario: String,
+    /// The ramp's first offered rate, requests per second (default 50).
+    #[arg(long)]
+    pub start_rate: Option<f64>,
+    /// The highest rate the ramp offers (default 20000).
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Each ramp step offers this many times the last (default 2).
+    #[arg(long)]
+    pub growth: Option<f64>,
+    /// Stop when the last pass and the first fail are this close (default 5%).
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Each step's measured window (default 10s).
+    #[arg(long)]
+    pub step_duration: Option<String>,
+    /// Each step's unmeasured warm-up (default 2s).
+    #[arg(long)]
+    pub step_warmup: Option<String>,
+    /// A step passes only when it achieved this share of the offered rate (default 95%).
+    #[arg(long)]
+    pub min_achieved: Option<String>,
+    /// Open loop arrivals: constant or poisson (default: the scenario's, else constant).
+    #[arg(long)]
+    pub arrival: Option<String>,
+    /// Open loop: cap on requests in flight (default: the scenario's, else 256).
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Run against this server instead of starting one (external stack).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// Ingest only the first N corpus files.
+    #[arg(long)]
+    pub corpus_limit: Option<usize>,
+    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
+    #[arg(long)]
+    pub corpus_prefix: Option<String>,
+    /// Start the embedded server without the generator.
+    #[arg(long)]
+    pub no_generator: bool,
+    /// Ingest into an empty store even when a ready one for this corpus and these settings
+    /// is cached from an earlier run.
+    #[arg(long)]
+    pub fresh_store: bool,
+    /// Add a threshold rule (repeatable), e.g. --threshold "search.p95 < 2ms": latency and
+    /// error-rate upper bounds judge each step.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// Ignore the scenario's thresholds (only --threshold rules apply).
+    #[arg(long)]
+    pub no_thresholds: bool,
+    /// The run folder (default reports/out/<scenario>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Skip measuring the instrument's floor: no step can then be told apart as the
+    /// instrument's by its sustained rate.
+    #[arg(long)]
+    pub no_calibrate: bool,
+    /// Skip the GPU preflight of a scenario that needs a GPU.
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Start this ragbench-server binary instead of the harness's own server.
+    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
+}
+
+impl SweepFlags {
+    /// The scenario overrides: open loop whatever the file's mode (each step sets its own
+    /// rate; this one only selects the open loop and its arrival and cap).
+    pub(super) fn overrides(&self) -> Overrides {
+        Overrides {
+            rate: Some(self.start_rate.unwrap_or(1.0)),
+            arrival: self.arrival.clone(),
+            max_in_flight: self.max_in_flight,
+            base_url: self.base_url.clone(),
+            corpus_limit: self.corpus_limit,
+            corpus_prefix: self.corpus_prefix.clone(),
+            no_generator: self.no_generator,
+            fresh_store: self.fresh_store,
+            thresholds: self.thresholds.clone(),
+            no_thresholds: self.no_thresholds,
+            ..Overrides::default()
+        }
+    }
+
+    /// The search's settings given as flags, as a `[sweep]` table would give them.
+    pub(super) fn section(&self) -> crate::sweep::SweepSection {
+        crate::sweep::SweepSection {
+            start_rate: self.start_rate,
+            max_rate: self.max_rate,
+            growth: self.growth,
+            precision: self.precision.clone(),
+            step_duration: self.step_duration.clone(),
+            step_warmup: self.step_warmup.clone(),
+            min_achieved: self.min_achieved.clone(),
+        }
+    }
 }
 
 /// `harness calibrate`'s arguments: a scenario for the load shape, and overrides of it.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 
-use super::{CalibrateFlags, EXIT_FAIL, EXIT_PASS, EXIT_SETUP, RunFlags};
+use super::{CalibrateFlags, EXIT_FAIL, EXIT_PASS, EXIT_SETUP, EvalFlags, RunFlags, SweepFlags};
 use super::{project_root, scenario_file};
 use crate::output::report;
 use crate::run::{self, RunOptions};
@@ -118,8 +118,95 @@ pub(super) fn run_file(file: &Path, flags: RunFlags) -> anyhow::Result<u8> {
         server_command: server_command(flags.server_bin.clone()),
         project_root: root,
     };
+    if let Some(settings) = scenario.sweep.clone() {
+        reject_window_flags(&flags)?;
+        return sweep_with(&scenario, &settings, &opts);
+    }
     let result = runtime()?.block_on(run::run(&scenario, &opts))?;
     Ok(result.summary.verdict.exit_code as u8)
+}
+
+/// A scenario with `[sweep]` sets each step's rate and window itself.
+fn reject_window_flags(flags: &RunFlags) -> anyhow::Result<()> {
+    let given = [
+        ("--duration", flags.duration.is_some()),
+        ("--warmup", flags.warmup.is_some()),
+        ("--rate", flags.shape.rate.is_some()),
+        ("--vus", flags.shape.vus.is_some()),
+        ("--think-time", flags.shape.think_time.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        anyhow::bail!(
+            "{flag} does not apply to a scenario with a [sweep] table: each step's rate and \
+             window come from [sweep] (or harness sweep --start-rate, --step-duration, \
+             --step-warmup)"
+        );
+    }
+    Ok(())
+}
+
+/// `harness sweep`: exits like a run (0 every threshold passed at the knee, 1 one failed).
+pub(super) fn sweep(flags: SweepFlags) -> anyhow::Result<u8> {
+    let scenario = scenario::load(&scenario_arg(&flags.scenario)?, &flags.overrides())?;
+    let settings = scenario
+        .sweep
+        .clone()
+        .unwrap_or_default()
+        .apply(&flags.section())
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.key.replace('_', "-"), e.message))?;
+    let root = project_root();
+    let opts = RunOptions {
+        out: flags.out,
+        out_root: root.join("reports").join("out"),
+        jwt_secret: flags.jwt_secret,
+        no_report: flags.no_report,
+        no_calibrate: flags.no_calibrate,
+        no_preflight: flags.no_preflight,
+        server_command: server_command(flags.server_bin),
+        project_root: root,
+        ..RunOptions::default()
+    };
+    sweep_with(&scenario, &settings, &opts)
+}
+
+fn sweep_with(
+    scenario: &scenario::Scenario,
+    settings: &crate::sweep::SweepSettings,
+    opts: &RunOptions,
+) -> anyhow::Result<u8> {
+    let result = runtime()?.block_on(crate::sweep::sweep(scenario, settings, opts))?;
+    Ok(result.summary.verdict.exit_code as u8)
+}
+
+/// `harness eval`: exits 0 when the eval ran, 2 when it could not.
+pub(super) fn eval(flags: EvalFlags) -> anyhow::Result<u8> {
+    let overrides = Overrides {
+        base_url: flags.base_url.clone(),
+        corpus_limit: flags.corpus_limit,
+        corpus_prefix: flags.corpus_prefix.clone(),
+        fresh_store: flags.fresh_store,
+        // Retrieval needs no answers: the generator is not loaded.
+        no_generator: true,
+        ..Overrides::default()
+    };
+    let mut scenario = scenario::load(&scenario_arg(&flags.scenario)?, &overrides)?;
+    let plan = scenario.eval.get_or_insert_with(Default::default);
+    if let Some(dir) = flags.beir {
+        plan.beir = Some(dir);
+        plan.descriptions &= !flags.no_descriptions;
+    }
+    let root = project_root();
+    let opts = RunOptions {
+        out: flags.out,
+        out_root: root.join("reports").join("out"),
+        jwt_secret: flags.jwt_secret,
+        no_report: flags.no_report,
+        server_command: server_command(flags.server_bin),
+        project_root: root,
+        ..RunOptions::default()
+    };
+    runtime()?.block_on(run::eval_run(&scenario, &opts))?;
+    Ok(EXIT_PASS)
 }
 
 /// Exits 0 when every step passes, 2 when one fails.

@@ -7,6 +7,8 @@
 //! harness merge RUN... [--out DIR]              one run from runs made at once on several machines
 //! harness compare RUN... [--out FILE.html]      runs side by side, changes against the first
 //! harness calibrate SCENARIO [flags]            the instrument's own floor with that load shape
+//! harness eval [SCENARIO] [--beir DIR]          retrieval quality: recall, MRR, HNSW vs exact
+//! harness sweep [SCENARIO] [flags]              capacity: the highest rate within the thresholds
 //! harness preflight [SCENARIO] [--server-bin]   the GPU checks a GPU scenario runs first
 //! ```
 //!
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{CalibrateFlags, Cli, Command, LoadShapeFlags, RunFlags};
+pub use args::{CalibrateFlags, Cli, Command, EvalFlags, LoadShapeFlags, RunFlags, SweepFlags};
 
 /// Exit code: every threshold passed.
 pub const EXIT_PASS: u8 = 0;
@@ -84,6 +86,8 @@ pub fn main() -> ExitCode {
         Command::Smoke(f) => commands::run_named("smoke", f),
         Command::Run { file, flags } => commands::run_file(&file, flags),
         Command::Calibrate(flags) => commands::calibrate(flags),
+        Command::Eval(flags) => commands::eval(flags),
+        Command::Sweep(flags) => commands::sweep(flags),
         Command::Merge { runs, out } => commands::merge(&runs, out.as_deref()),
         Command::Compare { runs, out } => commands::compare(&runs, out.as_deref()),
         Command::Preflight {

@@ -126,6 +126,11 @@ impl Api {
         &self.base
     }
 
+    /// The HTTP client (one connection pool for every call through this `Api`).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// `GET /health` (a 503 "red" answer still parses).
     pub async fn health(&self) -> Result<Health, ClientError> {
         let url = format!("{}/health", self.base);

@@ -7,9 +7,9 @@ use crate::scenario::{LoadMode, Scenario, StackKind};
 use crate::summary::{self, LoadStats, ScenarioInfo, StackInfo, Summary, Verdict};
 
 /// The summary of what was measured, before the verdict.
-pub(super) fn assemble(
+pub(crate) fn assemble(
     scenario: &Scenario,
-    up: &mut Up,
+    up: &Up,
     m: Measured,
     machine: summary::Machine,
     (git_revision, git_dirty): (Option<String>, Option<bool>),
@@ -30,7 +30,7 @@ pub(super) fn assemble(
     };
     cache.responses_hit = m.recorded.responses_hit;
     cache.responses_miss = m.recorded.responses_miss;
-    let (startup_s, server_log) = up.startup.take().unzip();
+    let (startup_s, server_log) = up.startup.clone().unzip();
     Summary {
         schema_version: summary::SCHEMA_VERSION,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -76,6 +76,8 @@ pub(super) fn assemble(
             goose_reports: m.outcome.goose_reports,
         },
         calibration: m.calibration,
+        sweep: None,
+        eval: None,
         thresholds: Vec::new(),
         verdict: Verdict {
             passed: true,
@@ -89,7 +91,7 @@ pub(super) fn assemble(
 }
 
 /// The scenario as it ran, for the summary.
-fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
+pub(super) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
     let (vus, rate, arrival, max_in_flight, think_ms) = match &scenario.mode {
         LoadMode::Closed { vus, think_time } => (
             Some(*vus),

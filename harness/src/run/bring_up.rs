@@ -18,9 +18,9 @@ use crate::summary::{CorpusInfo, HealthStatus};
 use ragbench_server::config::Config;
 
 /// The stack as brought up.
-pub(super) struct Up {
-    pub(super) base_url: String,
-    pub(super) secret: String,
+pub(crate) struct Up {
+    pub(crate) base_url: String,
+    pub(crate) secret: String,
     server: Option<ServerChild>,
     pub(super) corpus: CorpusInfo,
     pub(super) health: Health,
@@ -29,7 +29,7 @@ pub(super) struct Up {
     /// Embedded stack: the store's place in the cache, and whether to save it once stopped.
     store: Option<CachedStore>,
     /// What happened with the cached store, for the summary's notes.
-    pub(super) store_note: Option<String>,
+    pub(crate) store_note: Option<String>,
 }
 
 /// The run's store and its cache entry.
@@ -71,7 +71,7 @@ impl Up {
     }
 
     /// Stops an embedded server on every path (also done by Drop).
-    pub(super) async fn stop_server(&mut self) {
+    pub(crate) async fn stop_server(&mut self) {
         let Some(mut server) = self.server.take() else {
             return;
         };
@@ -113,7 +113,7 @@ impl Up {
 
 /// Before a scenario that needs a GPU: the preflight's steps, each one line; a failed step
 /// stops the run as a setup error. An external stack is only checked for the GPU itself.
-pub(super) fn gpu_preflight(scenario: &Scenario, opts: &RunOptions) -> Result<(), RunError> {
+pub(crate) fn gpu_preflight(scenario: &Scenario, opts: &RunOptions) -> Result<(), RunError> {
     if !crate::preflight::needs_gpu(scenario) {
         return Ok(());
     }
@@ -171,7 +171,7 @@ pub fn server_invocation(
 }
 
 /// Starts (or finds) the server, ingests the corpus, waits until it is ready.
-pub(super) async fn bring_up(
+pub(crate) async fn bring_up(
     scenario: &Scenario,
     opts: &RunOptions,
     dir: &Path,

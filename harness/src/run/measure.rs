@@ -19,15 +19,15 @@ use crate::scenario::{LoadMode, Scenario};
 use crate::summary;
 
 /// What [`measure`] returns.
-pub(super) struct Measured {
-    pub(super) window: load::Window,
-    pub(super) outcome: load::LoadOutcome,
-    pub(super) recorded: crate::measure::recorder::Recorded,
-    pub(super) server_stats: Option<summary::ProcessStats>,
-    pub(super) gpu: crate::measure::gpu::GpuTelemetry,
-    pub(super) health_after: Option<Health>,
-    pub(super) primed: u64,
-    pub(super) calibration: Option<summary::Calibration>,
+pub(crate) struct Measured {
+    pub(crate) window: load::Window,
+    pub(crate) outcome: load::LoadOutcome,
+    pub(crate) recorded: crate::measure::recorder::Recorded,
+    pub(crate) server_stats: Option<summary::ProcessStats>,
+    pub(crate) gpu: crate::measure::gpu::GpuTelemetry,
+    pub(crate) health_after: Option<Health>,
+    pub(crate) primed: u64,
+    pub(crate) calibration: Option<summary::Calibration>,
 }
 
 /// Primes the cache, measures the instrument's floor with the run's load shape, then runs
@@ -38,7 +38,7 @@ pub(super) async fn measure(
     dir: &Path,
     up: &mut Up,
 ) -> Result<Measured, RunError> {
-    let ctx = load_context(scenario, dir, up)?;
+    let ctx = load_context(scenario, dir, up, scenario.warmup + scenario.duration)?;
 
     // Prime the cache, unmeasured; the responses' sizes shape the calibration's endpoint.
     let (primed, body_sizes) = prime(scenario, &up.base_url, &ctx.workload, &ctx.tokens[0]).await?;
@@ -49,23 +49,35 @@ pub(super) async fn measure(
         Some(calibrate(scenario, dir, &ctx.workload, &body_sizes).await?)
     };
 
+    measure_load(&ctx, &scenario.mode, up, primed, calibration).await
+}
+
+/// Warm-up and the measured window of `ctx` with the load shape `mode`, the server process
+/// and the GPU sampled meanwhile: a run's load, or one step of a sweep.
+pub(crate) async fn measure_load(
+    ctx: &LoadContext,
+    mode: &LoadMode,
+    up: &Up,
+    primed: u64,
+    calibration: Option<summary::Calibration>,
+) -> Result<Measured, RunError> {
     let monitor = up
         .server_pid()
         .map(|pid| ProcessMonitor::start(pid, Duration::from_secs(1)));
     let gpu = GpuSampler::start(Duration::from_secs(1));
     console::step(format!(
         "load: {} for {} after {} warm-up",
-        scenario.mode.describe(),
-        crate::units::format_duration(scenario.duration),
-        crate::units::format_duration(scenario.warmup),
+        mode.describe(),
+        crate::units::format_duration(ctx.duration),
+        crate::units::format_duration(ctx.warmup),
     ));
     let progress = LiveProgress::start(
         ctx.recorder.clone(),
         Instant::now(),
-        scenario.warmup,
-        scenario.duration,
+        ctx.warmup,
+        ctx.duration,
     );
-    let result = load::run(&ctx, &scenario.mode).await;
+    let result = load::run(ctx, mode).await;
     progress.finish().await;
     let (gpu, server_stats, (window, outcome)) = stop_samplers(gpu, monitor, result).await?;
     let health_after = ctx.api.health().await.ok();
@@ -85,9 +97,15 @@ pub(super) async fn measure(
 }
 
 /// What the load needs: a token per virtual user (open loop: up to 64, used round-robin),
-/// a token the server must reject, the workload and a fresh recorder.
-fn load_context(scenario: &Scenario, dir: &Path, up: &Up) -> Result<LoadContext, RunError> {
-    let lifetime = scenario.warmup + scenario.duration + Duration::from_secs(3600);
+/// a token the server must reject, the workload and a fresh recorder. The tokens outlive
+/// `span` (the load's length) by an hour.
+pub(crate) fn load_context(
+    scenario: &Scenario,
+    dir: &Path,
+    up: &Up,
+    span: Duration,
+) -> Result<LoadContext, RunError> {
+    let lifetime = span + Duration::from_secs(3600);
     let mint = TokenMint::new(&up.secret, lifetime);
     let users = match scenario.mode {
         LoadMode::Closed { vus, .. } => vus as usize,
@@ -142,7 +160,7 @@ async fn stop_samplers(
 
 /// Sends every priming plan once, unmeasured. Returns how many were sent and the body sizes
 /// of the successful ones.
-async fn prime(
+pub(crate) async fn prime(
     scenario: &Scenario,
     base_url: &str,
     workload: &Workload,
@@ -187,7 +205,7 @@ async fn prime(
 
 /// The in-run calibration: the floor with the run's load shape against a trivial endpoint
 /// answering with the mean size of the priming responses (2 KiB when none were primed).
-async fn calibrate(
+pub(crate) async fn calibrate(
     scenario: &Scenario,
     dir: &Path,
     workload: &Arc<Workload>,

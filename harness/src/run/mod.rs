@@ -4,11 +4,12 @@
 //! sampling) -> `assemble` the summary -> verdict -> `summary.json`, `junit.xml`,
 //! `report.html`, console table -> exit code.
 
-mod assemble;
+pub(crate) mod assemble;
 mod baseline;
-mod bring_up;
+pub(crate) mod bring_up;
 mod corpus;
-mod measure;
+mod evaluate;
+pub(crate) mod measure;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ use crate::stack::StackError;
 use crate::summary::{self, Summary};
 
 pub use bring_up::server_invocation;
+pub use evaluate::eval_run;
 
 /// Why a run could not be carried out (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,9 @@ pub enum RunError {
     /// A token could not be minted.
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    /// The retrieval-quality evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
     /// Writing results failed.
     #[error(transparent)]
     Summary(#[from] summary::SummaryError),
@@ -99,7 +104,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 }
 
 /// Picks and creates the run folder.
-fn run_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf, RunError> {
+pub(crate) fn run_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf, RunError> {
     let dir = match &opts.out {
         Some(d) => d.clone(),
         None => crate::output::stamped_path(&opts.out_root, &scenario.name, ""),
@@ -121,11 +126,26 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
     let git = provenance::git_revision(&opts.project_root);
     bring_up::gpu_preflight(scenario, opts)?;
     let baseline = baseline::find(opts, &dir)?;
+    if let Some(plan) = &scenario.eval {
+        crate::eval::check(plan)?;
+    }
 
     let mut up = bring_up::bring_up(scenario, opts, &dir).await?;
-    let measured = measure::measure(scenario, opts, &dir, &mut up).await;
+    // Quality first, on the idle server: the load's figures stay the load's.
+    let eval = match &scenario.eval {
+        Some(plan) => Some(evaluate::evaluate(scenario, &up, plan, &dir).await),
+        None => None,
+    };
+    let measured = match eval.transpose() {
+        Ok(eval) => measure::measure(scenario, opts, &dir, &mut up)
+            .await
+            .map(|m| (m, eval)),
+        Err(e) => Err(e),
+    };
     up.stop_server().await;
-    let mut summary = assemble::assemble(scenario, &mut up, measured?, machine, git);
+    let (measured, eval) = measured?;
+    let mut summary = assemble::assemble(scenario, &up, measured, machine, git);
+    summary.eval = eval;
     summary
         .notes
         .extend(baseline::note(opts, baseline.as_ref()));
@@ -144,7 +164,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, Ru
 }
 
 /// `summary.json`, `junit.xml`, `report.html` (unless `--no-report`) and the console table.
-fn write_outputs(
+pub(crate) fn write_outputs(
     dir: &Path,
     summary: &Summary,
     baseline: Option<&Summary>,
@@ -159,5 +179,8 @@ fn write_outputs(
         console::step(format!("warning: report.html was not written: {e}"));
     }
     println!("{}", console::render_table(summary, dir));
+    if let Some(eval) = &summary.eval {
+        println!("{}", crate::eval::table::render(eval));
+    }
     Ok(())
 }

@@ -16,7 +16,8 @@ mod parse;
 mod resolve;
 
 pub use parse::{
-    CorpusSection, LoadSection, ScenarioFile, ServerSection, StackSection, WorkloadSection, parse,
+    CorpusSection, EvalSection, LoadSection, ScenarioFile, ServerSection, StackSection,
+    WorkloadSection, parse,
 };
 pub use resolve::resolve;
 
@@ -251,6 +252,10 @@ pub struct Scenario {
     pub prime: bool,
     /// Threshold rules, parsed.
     pub rules: Vec<Rule>,
+    /// Retrieval quality to measure after the ingest (`[eval]`); `None`: not asked for.
+    pub eval: Option<crate::eval::EvalPlan>,
+    /// A capacity sweep (`[sweep]`): `harness run` then sweeps instead of one load level.
+    pub sweep: Option<crate::sweep::SweepSettings>,
 }
 
 /// Command-line overrides of a scenario's values.

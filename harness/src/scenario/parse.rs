@@ -38,6 +38,22 @@ pub struct ScenarioFile {
     /// The workload mix.
     #[serde(default)]
     pub workload: WorkloadSection,
+    /// Retrieval quality measured after the ingest, before the load.
+    pub eval: Option<EvalSection>,
+    /// A capacity sweep instead of one load level (`harness sweep` takes the same settings
+    /// as flags).
+    pub sweep: Option<crate::sweep::SweepSection>,
+}
+
+/// `[eval]`: retrieval quality on the run's server (`harness eval` runs only this).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Labeled sets built in: `descriptions` (each page's front-matter description answered
+    /// by that page). Default `["descriptions"]`.
+    pub sets: Option<Vec<String>>,
+    /// A labeled set in the BEIR layout (`queries.jsonl`, `qrels/*.tsv`), relative to the file.
+    pub beir: Option<String>,
 }
 
 /// `[stack]`.
@@ -399,6 +415,37 @@ mod tests {
             variant::<Arrival>("load.arrival", "poisson"),
             Ok(Arrival::Poisson)
         );
+    }
+
+    #[test]
+    fn the_eval_table_resolves_its_sets_and_a_beir_folder_beside_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("questions.txt"), "how?\n").unwrap();
+        let path = dir.path().join("s.toml");
+        let resolved = |text: &str| {
+            let file = parse(&path, text).unwrap();
+            resolve(&path, file, &Overrides::default()).map_err(|e| with_location(e, text))
+        };
+        assert_eq!(resolved("name = \"x\"\n").unwrap().eval, None);
+        let plan = resolved("[eval]\n").unwrap().eval.unwrap();
+        assert_eq!(plan, crate::eval::EvalPlan::default());
+        let plan = resolved("[eval]\nsets = []\nbeir = \"labels\"\n")
+            .unwrap()
+            .eval
+            .unwrap();
+        assert!(!plan.descriptions);
+        assert_eq!(plan.beir, Some(dir.path().join("labels")));
+        let e = resolved("[eval]\nsets = [\"descriptions\", \"faq\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.toml:2:1: eval.sets: unknown set `faq`"),
+            "{e}"
+        );
+        let e = resolved("[eval]\nsets = []\n").unwrap_err().to_string();
+        assert!(e.contains("eval.sets: no labeled set"), "{e}");
+        let e = err("[eval]\nbier = \"x\"\n");
+        assert!(e.contains("eval.bier: unknown field `bier`"), "{e}");
     }
 
     #[test]

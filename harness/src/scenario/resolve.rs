@@ -35,6 +35,8 @@ pub fn resolve(
         .unwrap_or("questions.txt"));
     let workload = resolve_workload(path, &file.workload, &questions_file)?;
     let corpus = resolve_server_and_corpus(path, &file, overrides, &stack)?;
+    let eval = resolve_eval(path, file.eval.as_ref(), &rel)?;
+    let sweep = resolve_sweep(path, file.sweep.as_ref())?;
 
     Ok(Scenario {
         name,
@@ -70,7 +72,56 @@ pub fn resolve(
         bad_token_share: workload.bad_token_share,
         prime: workload.prime,
         rules,
+        eval,
+        sweep,
     })
+}
+
+/// `[sweep]`: its values over the defaults, checked as `harness sweep`'s flags are.
+fn resolve_sweep(
+    path: &Path,
+    section: Option<&crate::sweep::SweepSection>,
+) -> Result<Option<crate::sweep::SweepSettings>, ScenarioError> {
+    section
+        .map(|s| crate::sweep::SweepSettings::default().apply(s))
+        .transpose()
+        .map_err(|e| invalid(path, &format!("sweep.{}", e.key), e.message))
+}
+
+/// `[eval]`: the built-in sets by name, and a BEIR folder relative to the file.
+fn resolve_eval(
+    path: &Path,
+    section: Option<&super::EvalSection>,
+    rel: &dyn Fn(&str) -> PathBuf,
+) -> Result<Option<crate::eval::EvalPlan>, ScenarioError> {
+    let Some(section) = section else {
+        return Ok(None);
+    };
+    let mut descriptions = section.sets.is_none();
+    for name in section.sets.iter().flatten() {
+        match name.as_str() {
+            crate::eval::descriptions::SET_NAME => descriptions = true,
+            other => {
+                return Err(invalid(
+                    path,
+                    "eval.sets",
+                    format!(
+                        "unknown set `{other}`: the built-in set is `descriptions`; give a \
+                         labeled set of your own with `beir = \"DIR\"`"
+                    ),
+                ));
+            }
+        }
+    }
+    let beir = section.beir.as_deref().map(rel);
+    if !descriptions && beir.is_none() {
+        return Err(invalid(
+            path,
+            "eval.sets",
+            "no labeled set: list `descriptions`, or give `beir = \"DIR\"`",
+        ));
+    }
+    Ok(Some(crate::eval::EvalPlan { descriptions, beir }))
 }
 
 /// The scenario's name: it names the run's folder.

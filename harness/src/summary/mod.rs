@@ -10,6 +10,7 @@
 //! Rates without a suffix (`error_rate`, `hit_rate`) are fractions 0..1.
 
 mod stats;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use stats::{
     BadTokenStats, CacheStats, EndpointStats, LatencyStats, ProcessSample, ProcessStats, Quantile,
     RouteCache, SecondPoint,
 };
+pub use sweep::{StepOutcome, SweepLimit, SweepPhase, SweepSettingsInfo, SweepStep, SweepSummary};
 
 /// The version of this schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -89,6 +91,13 @@ pub struct Summary {
     /// endpoint the harness served itself; `None` when calibration was turned off.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// The capacity sweep, when the run was one (`harness sweep`); the other sections are
+    /// then those of the step at the knee.
+    #[serde(default)]
+    pub sweep: Option<SweepSummary>,
+    /// Retrieval quality (`harness eval`, or a scenario's `[eval]`); `None` when not asked for.
+    #[serde(default)]
+    pub eval: Option<crate::eval::EvalSummary>,
     /// Each threshold rule with what was observed.
     pub thresholds: Vec<ThresholdResult>,
     /// The verdict and exit code.

@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
 use crate::ingest::validate_source;
-use crate::store::{CollectionStatus, Hit, SearchFilter, SourceCount};
+use crate::store::{CollectionStatus, Hit, SearchFilter, SearchMethod, SourceCount};
 
 /// Longest accepted query or question, in characters.
 const MAX_QUERY_CHARS: usize = 2_000;
@@ -37,6 +37,10 @@ pub struct SearchRequest {
     /// Only passages of this source (same as `filter.source`).
     #[serde(default)]
     pub source: Option<String>,
+    /// Compare every stored vector instead of walking the HNSW index: the true nearest
+    /// passages, slower; what `harness eval` measures the index against (default false).
+    #[serde(default)]
+    pub exact: bool,
 }
 
 fn default_search_k() -> usize {
@@ -195,9 +199,17 @@ pub async fn search(
     }
     validate_source_field(req.filter.source.as_deref())?;
     let mut timings = StageTimings::new();
+    let method = if req.exact {
+        SearchMethod::Exact
+    } else {
+        SearchMethod::Index
+    };
+    // The method is part of the key: an exact answer is never served for an index search,
+    // nor the other way round (the two can differ, and telling them apart is the point).
     let key = format!(
-        "{}\0{}\0{}\0{}\0{}",
+        "{}\0{}\0{}\0{}\0{}\0{}",
         state.generation(),
+        if req.exact { "exact" } else { "index" },
         req.top_k,
         req.filter.source.as_deref().unwrap_or_default(),
         req.filter
@@ -220,7 +232,10 @@ pub async fn search(
     timings.record("embed", t, None);
 
     let t = Instant::now();
-    let hits = state.store.search(vector, req.top_k, &req.filter).await?;
+    let hits = state
+        .store
+        .search(vector, req.top_k, &req.filter, method)
+        .await?;
     timings.record("search", t, None);
 
     let mut response = SearchResponse {
@@ -290,6 +305,7 @@ pub async fn query(
                 path_prefix: None,
                 source: req.source.clone(),
             },
+            SearchMethod::Index,
         )
         .await?;
     timings.record("search", t, None);

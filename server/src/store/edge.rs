@@ -20,8 +20,8 @@ use qdrant_edge::{
 };
 
 use super::{
-    FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter, SourceCount, StoreError,
-    VectorStore, field,
+    FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter, SearchMethod, SourceCount,
+    StoreError, VectorStore, field,
 };
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
@@ -341,6 +341,7 @@ impl VectorStore for EdgeStore {
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,
+        method: SearchMethod,
     ) -> Result<Vec<Hit>, StoreError> {
         let must: Vec<Condition> = filter
             .terms()
@@ -351,7 +352,12 @@ impl VectorStore for EdgeStore {
             must: Some(must),
             ..Default::default()
         });
-        let hnsw_ef = self.hnsw_ef;
+        let exact = method == SearchMethod::Exact;
+        let params = (exact || self.hnsw_ef.is_some()).then(|| SearchParams {
+            hnsw_ef: self.hnsw_ef,
+            exact,
+            ..Default::default()
+        });
         self.blocking("search", move |shard| {
             let request = QueryRequest {
                 prefetches: Vec::new(),
@@ -363,10 +369,7 @@ impl VectorStore for EdgeStore {
                 score_threshold: None,
                 limit: top_k,
                 offset: 0,
-                params: hnsw_ef.map(|ef| SearchParams {
-                    hnsw_ef: Some(ef),
-                    ..Default::default()
-                }),
+                params,
                 with_vector: WithVector::Bool(false),
                 with_payload: WithPayloadInterface::Bool(true),
             };

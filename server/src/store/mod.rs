@@ -177,6 +177,17 @@ impl SearchFilter {
     }
 }
 
+/// How a search finds the nearest passages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SearchMethod {
+    /// Through the HNSW index: approximate, fast; `[store] hnsw_ef` sets its beam width.
+    #[default]
+    Index,
+    /// Every stored vector compared: the true nearest passages, which the index's answers
+    /// are measured against (`harness eval`).
+    Exact,
+}
+
 /// A collection's state as a Qdrant server reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,12 +242,13 @@ pub trait VectorStore: Send + Sync {
     async fn sources(&self) -> Result<Vec<SourceCount>, StoreError>;
     /// Deletes every passage of `source`; returns how many were deleted (0: unknown source).
     async fn delete_source(&self, source: &str) -> Result<usize, StoreError>;
-    /// The `top_k` nearest passages.
+    /// The `top_k` nearest passages, found by `method`.
     async fn search(
         &self,
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,
+        method: SearchMethod,
     ) -> Result<Vec<Hit>, StoreError>;
     /// Exact number of stored passages.
     async fn count(&self) -> Result<u64, StoreError>;

@@ -24,8 +24,8 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::{
-    CollectionStatus, FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter, SourceCount,
-    StoreError, StoreHealth, VectorStore, field,
+    CollectionStatus, FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter,
+    SearchMethod, SourceCount, StoreError, StoreHealth, VectorStore, field,
 };
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
@@ -435,6 +435,7 @@ impl VectorStore for QdrantStore {
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,
+        method: SearchMethod,
     ) -> Result<Vec<Hit>, StoreError> {
         let terms = filter.terms();
         let mut request = QueryPointsBuilder::new(&self.collection)
@@ -446,8 +447,13 @@ impl VectorStore for QdrantStore {
                 terms.into_iter().map(|(name, value)| keyword(name, value)),
             ));
         }
-        if let Some(ef) = self.hnsw_ef {
-            request = request.params(SearchParamsBuilder::default().hnsw_ef(ef));
+        let exact = method == SearchMethod::Exact;
+        if exact || self.hnsw_ef.is_some() {
+            let mut params = SearchParamsBuilder::default().exact(exact);
+            if let Some(ef) = self.hnsw_ef {
+                params = params.hnsw_ef(ef);
+            }
+            request = request.params(params);
         }
         let found = self.client.query(request).await.map_err(op("search"))?;
         Ok(found

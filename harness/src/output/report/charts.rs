@@ -11,9 +11,13 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::{ReportError, figures};
+
+mod sweep;
+
 use crate::measure::gpu::GpuSample;
 use crate::summary::{EndpointStats, ProcessSample, SecondPoint, Summary};
 use crate::units;
+pub use sweep::capacity_sweep;
 
 /// Chart size in SVG user units; the page scales it to its column width.
 const W: u32 = 960;

@@ -79,12 +79,31 @@ fn observe(summary: &Summary, rule: &Rule) -> Result<f64, String> {
             .as_ref()
             .map(|p| p.peak_rss_bytes as f64)
             .ok_or_else(|| "server memory is measured for the embedded stack only".into()),
+        Metric::Capacity => capacity(summary),
         Metric::IngestTime => summary
             .corpus
             .ingest_wall_s
             .map(|s| s * 1e6)
             .ok_or_else(|| "this run did not ingest".into()),
     }
+}
+
+/// The knee of the run's capacity sweep, or why there is none.
+fn capacity(summary: &Summary) -> Result<f64, String> {
+    let Some(sweep) = &summary.sweep else {
+        return Err(
+            "`capacity` is found by a capacity sweep and this run was not one: run \
+                    `harness sweep SCENARIO`, or add a `[sweep]` table to the scenario"
+                .into(),
+        );
+    };
+    sweep.capacity_rps.ok_or_else(|| {
+        format!(
+            "the sweep found no capacity: even its start rate ({:.1}/s) missed the step rules; \
+             lower `start_rate` (--start-rate)",
+            sweep.settings.start_rate_per_s
+        )
+    })
 }
 
 /// Evaluates rules against a summary (whose `thresholds` and `verdict` are not read).

@@ -16,6 +16,7 @@
 //! | `server_cpu` | `150%` (of one core) | mean CPU of the embedded server |
 //! | `server_rss` | `512MiB`, `2GB` | peak RSS of the embedded server while measured (ingestion's peak excluded) |
 //! | `ingest_time` | time | ingest round trip |
+//! | `capacity` | `500/s` | the knee of a capacity sweep (`harness sweep`): the highest offered rate that met the latency rules |
 //!
 //! The rule's types and the metric scale live here; `parse` reads a rule's text, `evaluate`
 //! checks rules against a summary.
@@ -61,6 +62,8 @@ pub enum Metric {
     ServerRss,
     /// Ingest wall time, microseconds.
     IngestTime,
+    /// The knee of a capacity sweep, requests per second.
+    Capacity,
 }
 
 /// Which latency figure.
@@ -193,7 +196,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, RuleError> {
 pub fn display(metric: Metric, value: f64) -> String {
     match metric {
         Metric::Latency(_) | Metric::IngestTime => units::us(value),
-        Metric::Throughput => format!("{value:.1}/s"),
+        Metric::Throughput | Metric::Capacity => format!("{value:.1}/s"),
         Metric::ErrorRate | Metric::CacheHitRate => format!("{:.2}%", value * 100.0),
         Metric::Requests | Metric::Errors | Metric::Vectors => format!("{value:.0}"),
         Metric::Health => match value.round() as i64 {

@@ -113,11 +113,12 @@ fn metric_by_name(name: &str) -> Result<Metric, RuleError> {
         "server_cpu" => Metric::ServerCpu,
         "server_rss" => Metric::ServerRss,
         "ingest_time" => Metric::IngestTime,
+        "capacity" => Metric::Capacity,
         other => {
             return err(format!(
                 "unknown metric `{other}`: use p50, p90, p95, p99, p999, max, mean, min, throughput, \
                  error_rate, requests, errors, cache_hit_rate, vectors, health, gpu_util, server_cpu, \
-                 server_rss or ingest_time"
+                 server_rss, ingest_time or capacity"
             ));
         }
     })
@@ -149,7 +150,7 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
             };
             Ok(number(num, "a time")? * factor)
         }
-        Metric::Throughput => {
+        Metric::Throughput | Metric::Capacity => {
             let num = v
                 .strip_suffix("/s")
                 .or_else(|| v.strip_suffix("rps"))

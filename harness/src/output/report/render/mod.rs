@@ -4,8 +4,10 @@
 
 mod comparison;
 mod endpoints;
+mod eval;
 mod facts;
 mod gpu;
+mod sweep;
 mod verdict;
 
 use serde::Serialize;
@@ -61,6 +63,8 @@ struct Page {
     gpu: GpuView,
     server_charts: Vec<Chart>,
     server_stats: Vec<Fact>,
+    eval: Option<eval::EvalView>,
+    sweep: Option<sweep::SweepView>,
     has_baseline: bool,
     baseline: BaselineView,
     notes: Vec<String>,
@@ -121,6 +125,8 @@ fn page(
         gpu: gpu::gpu_view(d, set.gpu),
         server_charts: set.server,
         server_stats: server_stats(d),
+        eval: eval::eval_view(d),
+        sweep: sweep::sweep_view(d)?,
         has_baseline: baseline.is_some(),
         baseline: baseline
             .map(|b| comparison::baseline_view(d, b, gate))
