@@ -124,3 +124,107 @@ fn a_bad_beir_set_is_a_usage_error_naming_the_file_and_line() {
         show(&out)
     );
 }
+
+/// Queries of one rare identifier, each in one page's text only among the first 40 files,
+/// with that page.
+const KEYWORDS: [(&str, &str); 5] = [
+    ("hideConsole", "bundler/executables.mdx"),
+    ("minifyIdentifiers", "bundler/esbuild.mdx"),
+    ("codesigning", "bundler/executables.mdx"),
+    ("beforePrune", "bundler/hot-reloading.mdx"),
+    ("mainFields", "bundler/esbuild.mdx"),
+];
+
+/// The shipped eval scenario with retrieval `rules`, its question file made absolute.
+fn eval_scenario(dir: &std::path::Path, rules: &[&str]) -> std::path::PathBuf {
+    let shipped =
+        std::fs::read_to_string(common::workspace_root().join("scenarios/eval.toml")).unwrap();
+    let rules: Vec<String> = rules.iter().map(|r| format!("{r:?}")).collect();
+    let text = shipped
+        .replacen(
+            "\n[stack]",
+            &format!("thresholds = [{}]\n\n[stack]", rules.join(", ")),
+            1,
+        )
+        .replace(
+            "questions = \"questions.txt\"",
+            &format!(
+                "questions = {:?}",
+                common::questions_file().display().to_string()
+            ),
+        );
+    let path = dir.join("eval.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn hybrid_search_finds_rare_keywords_and_retrieval_rules_gate_the_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let beir = dir.path().join("beir");
+    std::fs::create_dir_all(beir.join("qrels")).unwrap();
+    let queries: Vec<String> = KEYWORDS
+        .iter()
+        .map(|(q, _)| format!("{{\"_id\": \"{q}\", \"text\": \"{q}\"}}"))
+        .collect();
+    std::fs::write(beir.join("queries.jsonl"), queries.join("\n")).unwrap();
+    let qrels: Vec<String> = KEYWORDS
+        .iter()
+        .map(|(q, p)| format!("{q}\t{p}\t1"))
+        .collect();
+    std::fs::write(beir.join("qrels/test.tsv"), qrels.join("\n")).unwrap();
+    // The first rule holds on 40 files; the second never does (recall is at most 1).
+    let scenario = eval_scenario(dir.path(), &["recall_at_10 >= 0.5", "recall_at_1 > 1"]);
+    let run = |name: &str, hybrid: &str| {
+        let out_dir = dir.path().join(name);
+        let out = harness(
+            &[
+                "eval",
+                scenario.to_str().unwrap(),
+                "--corpus-limit",
+                "40",
+                "--beir",
+                beir.to_str().unwrap(),
+                "--no-report",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+            &[("RAGBENCH_STORE__HYBRID", hybrid)],
+        );
+        // A retrieval rule failed: exit 1, naming it; the load rules were not checked.
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("FAIL  recall_at_1 > 1"),
+            "{}",
+            show(&out)
+        );
+        let summary = summary_json(&out_dir);
+        assert_schema_valid(&summary);
+        let thresholds = summary["thresholds"].as_array().unwrap();
+        assert_eq!(thresholds.len(), 2, "{thresholds:?}");
+        assert_eq!(thresholds[0]["passed"], true, "{thresholds:?}");
+        assert_eq!(thresholds[1]["passed"], false, "{thresholds:?}");
+        assert_eq!(summary["verdict"]["exit_code"], 1);
+        assert_eq!(
+            summary["eval"]["settings"]["hybrid"],
+            hybrid == "true",
+            "{}",
+            summary["eval"]["settings"]
+        );
+        let sets = summary["eval"]["sets"].as_array().unwrap().clone();
+        let figure = |set: usize, key: &str| sets[set]["hnsw"][key].as_f64().unwrap();
+        (figure(0, "recall_at_10"), figure(1, "recall_at_1"))
+    };
+    let (dense_descriptions, dense_keywords) = run("dense", "false");
+    let (hybrid_descriptions, hybrid_keywords) = run("hybrid", "true");
+    // The exact words the dense model blurs: BM25 puts their page first.
+    assert!(
+        hybrid_keywords >= 0.8 && dense_keywords <= 0.4,
+        "keyword recall@1: hybrid {hybrid_keywords}, dense {dense_keywords}"
+    );
+    // And the paraphrased queries lose nothing that matters.
+    assert!(
+        hybrid_descriptions >= dense_descriptions - 0.05,
+        "descriptions recall@10: hybrid {hybrid_descriptions}, dense {dense_descriptions}"
+    );
+}

@@ -56,9 +56,17 @@ fn invalid_threshold_rule_is_named() {
 }
 
 #[test]
-fn containers_stack_is_rejected_clearly() {
-    let (_, stderr, shown) = usage_error("c.toml", "[stack]\nkind = \"containers\"\n");
-    assert!(stderr.contains("scale-out"), "{shown}");
+fn a_bad_containers_key_exits_2_naming_it() {
+    let (_, stderr, shown) = usage_error(
+        "c.toml",
+        "[stack]\nkind = \"containers\"\nollama_image = \"ollama/ollama\"\n",
+    );
+    assert!(
+        stderr.contains(":3:")
+            && stderr.contains("stack.ollama_image")
+            && stderr.contains("no tag"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -136,20 +136,23 @@ fn stages(c: &mut Criterion) {
             .expect("embedding");
     group.bench_function("search", |b| {
         b.iter(|| {
-            f.rt.block_on(
-                f.state
-                    .store
-                    .search(vector.clone(), 5, &filter, SearchMethod::Index),
-            )
+            f.rt.block_on(f.state.store.search(
+                QUERIES[0],
+                vector.clone(),
+                5,
+                &filter,
+                SearchMethod::Index,
+            ))
             .expect("search")
         })
     });
 
-    let hits =
-        f.rt.block_on(
+    let hits = f
+        .rt
+        .block_on(
             f.state
                 .store
-                .search(vector.clone(), 5, &filter, SearchMethod::Index),
+                .search(QUERIES[0], vector.clone(), 5, &filter, SearchMethod::Index),
         )
         .expect("search");
     let response = SearchResponse {

@@ -43,6 +43,8 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
   [store]     backend = \"edge\"               Qdrant engine in process, under data_dir/qdrant
               collection = \"documentation\", hnsw_m = 16, hnsw_ef_construct = 100,
               indexing_threshold_kb = 100, hnsw_ef
+              hybrid = true                    dense + BM25 rankings fused (RRF); fixed per
+                                               collection
               backend = \"qdrant\"              a Qdrant server or cluster over gRPC:
               url = \"http://127.0.0.1:6334\" (https: TLS), api_key (env RAGBENCH_QDRANT_API_KEY),
               shards = 1, replicas = 1 (for a new collection), timeout_secs = 30
@@ -55,7 +57,7 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
               backend = \"openai\" | \"ollama\"  a server's /v1/chat/completions or /api/chat,
               streamed; the same url, model, api_key, timeouts, retries and keep_alive keys as
               [embedder]; an Ollama model is pulled and loaded before the server is ready
-  [ingest]    chunk_tokens = 512, overlap_tokens = 64
+  [ingest]    chunk_tokens = 256, overlap_tokens = 64
               allowed_roots = []               folders POST /v1/ingest may read (empty: none;
                                                env: one path or a TOML array)
               max_file_bytes = 4194304, max_files = 20000   413 beyond (HTTP only)

@@ -331,6 +331,13 @@ pub struct StoreConfig {
     pub indexing_threshold_kb: usize,
     /// HNSW search-time beam width; default: the engine's.
     pub hnsw_ef: Option<usize>,
+    /// Hybrid search: each point also carries a BM25 sparse vector of its text, and a search
+    /// fuses the dense and the keyword rankings (reciprocal rank fusion) in the engine. Fixed
+    /// when the collection is created: a collection built the other way is refused. On by
+    /// default: on the corpus's description set it found the right page first for 0.719 of
+    /// the queries against dense search's 0.672 (recall@10 0.953 against 0.938), and queries
+    /// of one exact identifier, which the dense model blurs, find their page.
+    pub hybrid: bool,
     /// qdrant: the server's gRPC URL (port 6334, not REST's 6333); `https://` uses TLS.
     pub url: String,
     /// qdrant: the server's API key; env `RAGBENCH_QDRANT_API_KEY`.
@@ -352,6 +359,7 @@ impl Default for StoreConfig {
             hnsw_ef_construct: 100,
             indexing_threshold_kb: 100,
             hnsw_ef: None,
+            hybrid: true,
             url: "http://127.0.0.1:6334".into(),
             api_key: None,
             shards: 1,
@@ -462,7 +470,9 @@ impl GeneratorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Passage size in embedding-model tokens.
+    /// Passage size in embedding-model tokens. 256, the length all-MiniLM-L6-v2 was trained
+    /// on: on the corpus's description set it measured recall@10 0.969 and MRR@10 0.819
+    /// against 512's 0.953 and 0.806 (hybrid search both), for 36 % more passages.
     pub chunk_tokens: usize,
     /// Tokens repeated between consecutive passages of one section.
     pub overlap_tokens: usize,
@@ -481,7 +491,7 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            chunk_tokens: 512,
+            chunk_tokens: 256,
             overlap_tokens: 64,
             allowed_roots: Vec::new(),
             max_file_bytes: 4 * 1024 * 1024,

@@ -75,7 +75,13 @@ type Row = (String, String, String, String, String, String);
 /// Hits as comparable rows (id, path, source, title, heading, text), and their scores.
 async fn hits(store: &dyn VectorStore, filter: &SearchFilter) -> (Vec<Row>, Vec<f32>) {
     store
-        .search(vec![0.7, 0.4, 0.2, 0.1], 10, filter, SearchMethod::Index)
+        .search(
+            "passage",
+            vec![0.7, 0.4, 0.2, 0.1],
+            10,
+            filter,
+            SearchMethod::Index,
+        )
         .await
         .unwrap()
         .into_iter()

@@ -1,23 +1,47 @@
-//! Containers for ragbench's scale-out stacks: a Qdrant server and an Ollama server, started
-//! with testcontainers from their public images.
+//! Containers for ragbench's scale-out stack: a Qdrant server, an Ollama server and the
+//! ragbench server's own image, started with testcontainers from pinned images.
 //!
-//! The embedded stack needs none of this. The harness's `containers` stack and the tests of the
-//! remote backends use it; with no Docker daemon reachable every start fails fast with
-//! [`ContainerError::NoDocker`], which callers report (and tests skip on) instead of hanging.
+//! The embedded stack needs none of this. The harness's `containers` stack uses it, and so
+//! can any test of the remote backends: the definitions are plain values (`Image`s and
+//! container requests) that can be checked without a daemon, and `start` functions that run
+//! them. With no Docker daemon reachable, [`check_daemon`] says so at once
+//! ([`ContainerError::NoDocker`]); callers report it, tests skip on it.
+//!
+//! Layout: [`pins`] the images' tags (one place, kept equal to `deploy/compose.yaml`'s);
+//! [`launch`] what every container shares (network, name, log file, GPU request, label);
+//! [`qdrant`], [`ollama`], [`server`] one definition each; [`running`] a started container,
+//! removed when dropped; `reaper` removes what an `exit` would leave behind; [`logs`] the
+//! log file; `docker` the daemon check.
 
-use std::time::Duration;
+mod docker;
+pub mod launch;
+pub mod logs;
+pub mod ollama;
+pub mod pins;
+pub mod qdrant;
+mod reaper;
+pub mod running;
+pub mod server;
 
-use testcontainers::core::{ContainerPort, IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
+use testcontainers::TestcontainersError;
+use testcontainers::core::client::ClientError;
+
+pub use docker::check_daemon;
+pub use launch::Launch;
+pub use ollama::{OllamaContainer, start_ollama};
+pub use pins::{ImageRef, ImageRefError};
+pub use qdrant::{QdrantContainer, start_qdrant};
+pub use reaper::live as live_containers;
+pub use running::Running;
+pub use server::{ServerContainer, start_server};
 
 /// Why a container is not running.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     /// No Docker (or compatible) daemon answered.
     #[error(
-        "no Docker daemon is reachable ({0}): start Docker, set DOCKER_HOST, or use the \
-         embedded stack"
+        "no Docker daemon is reachable ({0}): start Docker (or set DOCKER_HOST to a running \
+         daemon), or run the scenario on the embedded stack"
     )]
     NoDocker(String),
     /// The daemon answered but the container did not come up.
@@ -28,86 +52,28 @@ pub enum ContainerError {
         /// What the daemon or the wait said.
         message: String,
     },
+    /// The container's log file could not be created.
+    #[error("cannot create the container log {path}: {source}")]
+    Log {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
-fn classify(image: &str, e: TestcontainersError) -> ContainerError {
+/// Sorts a testcontainers error: a client that cannot reach a daemon, or a container that
+/// did not start.
+pub(crate) fn classify(image: &str, e: TestcontainersError) -> ContainerError {
     match e {
-        // Every client error (not only the init one) means the daemon is not usable.
-        TestcontainersError::Client(e) => ContainerError::NoDocker(e.to_string()),
+        TestcontainersError::Client(
+            e @ (ClientError::Init(_)
+            | ClientError::Configuration(_)
+            | ClientError::InvalidDockerHost(_)),
+        ) => ContainerError::NoDocker(docker::one_line(&e.to_string())),
         other => ContainerError::Start {
             image: image.into(),
-            message: other.to_string(),
+            message: docker::one_line(&other.to_string()),
         },
     }
-}
-
-/// Image tags pinned so a run is repeatable.
-pub const QDRANT_IMAGE: (&str, &str) = ("qdrant/qdrant", "v1.15.4");
-/// Ollama's image.
-pub const OLLAMA_IMAGE: (&str, &str) = ("ollama/ollama", "0.11.10");
-
-/// A running Qdrant server; stopped and removed when dropped.
-pub struct QdrantContainer {
-    _container: ContainerAsync<GenericImage>,
-    /// REST endpoint, e.g. `http://127.0.0.1:32768`.
-    pub http_url: String,
-    /// gRPC endpoint for `qdrant-client`.
-    pub grpc_url: String,
-}
-
-/// Starts `qdrant/qdrant` and waits until it serves.
-pub async fn start_qdrant() -> Result<QdrantContainer, ContainerError> {
-    let (name, tag) = QDRANT_IMAGE;
-    let container = GenericImage::new(name, tag)
-        .with_exposed_port(6333.tcp())
-        .with_exposed_port(6334.tcp())
-        .with_wait_for(WaitFor::message_on_stdout("Qdrant gRPC listening"))
-        .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .map_err(|e| classify(name, e))?;
-    let http = host_port(&container, name, 6333.tcp()).await?;
-    let grpc = host_port(&container, name, 6334.tcp()).await?;
-    Ok(QdrantContainer {
-        _container: container,
-        http_url: format!("http://{http}"),
-        grpc_url: format!("http://{grpc}"),
-    })
-}
-
-/// A running Ollama server; stopped and removed when dropped.
-pub struct OllamaContainer {
-    _container: ContainerAsync<GenericImage>,
-    /// API endpoint, e.g. `http://127.0.0.1:32769` (`/api/chat`).
-    pub url: String,
-}
-
-/// Starts `ollama/ollama` and waits until its API listens. Models are pulled by the caller.
-pub async fn start_ollama() -> Result<OllamaContainer, ContainerError> {
-    let (name, tag) = OLLAMA_IMAGE;
-    let container = GenericImage::new(name, tag)
-        .with_exposed_port(11434.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("Listening on"))
-        .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .map_err(|e| classify(name, e))?;
-    let addr = host_port(&container, name, 11434.tcp()).await?;
-    Ok(OllamaContainer {
-        _container: container,
-        url: format!("http://{addr}"),
-    })
-}
-
-async fn host_port(
-    container: &ContainerAsync<GenericImage>,
-    image: &str,
-    port: ContainerPort,
-) -> Result<String, ContainerError> {
-    let host = container.get_host().await.map_err(|e| classify(image, e))?;
-    let mapped = container
-        .get_host_port_ipv4(port)
-        .await
-        .map_err(|e| classify(image, e))?;
-    Ok(format!("{host}:{mapped}"))
 }

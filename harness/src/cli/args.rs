@@ -103,6 +103,74 @@ pub enum Command {
     },
 }
 
+/// Flags of every command that brings a stack up: which server, which corpus, where the run
+/// folder goes.
+#[derive(Debug, Clone, Args, Default)]
+pub struct StackFlags {
+    /// Run against this server instead of starting one (external stack).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// Ingest only the first N corpus files.
+    #[arg(long)]
+    pub corpus_limit: Option<usize>,
+    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
+    #[arg(long)]
+    pub corpus_prefix: Option<String>,
+    /// Ingest into an empty store even when a ready one for this corpus and these settings
+    /// is cached from an earlier run (it is replaced afterwards).
+    #[arg(long)]
+    pub fresh_store: bool,
+    /// The run folder (default reports/out/<scenario>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Start this ragbench-server binary instead of the harness's own server (e.g. one built
+    /// with `--features cuda`).
+    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
+}
+
+impl StackFlags {
+    /// `base` with these flags' scenario overrides added.
+    pub(super) fn apply(&self, base: Overrides) -> Overrides {
+        Overrides {
+            base_url: self.base_url.clone(),
+            corpus_limit: self.corpus_limit,
+            corpus_prefix: self.corpus_prefix.clone(),
+            fresh_store: self.fresh_store,
+            ..base
+        }
+    }
+}
+
+/// Flags of the commands that drive load and judge it (runs and sweeps).
+#[derive(Debug, Clone, Args, Default)]
+pub struct LoadCheckFlags {
+    /// Start the embedded server without the generator.
+    #[arg(long)]
+    pub no_generator: bool,
+    /// Add a threshold rule (repeatable), e.g. --threshold "search.p95 < 2ms" (a sweep judges
+    /// each step by the latency and error-rate upper bounds).
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// Ignore the scenario's thresholds (only --threshold rules apply).
+    #[arg(long)]
+    pub no_thresholds: bool,
+    /// Skip measuring the instrument's own floor before the warm-up (a sweep then cannot tell
+    /// a step the instrument could not offer from the server's limit).
+    #[arg(long)]
+    pub no_calibrate: bool,
+    /// Skip the GPU preflight of a scenario that needs a GPU (its GPU thresholds then fail on
+    /// a machine without one, and the rest is still measured).
+    #[arg(long)]
+    pub no_preflight: bool,
+}
+
 /// Flags every run accepts: scenario overrides and output options.
 #[derive(Debug, Clone, Args, Default)]
 pub struct RunFlags {
@@ -115,58 +183,22 @@ pub struct RunFlags {
     /// The load shape, overriding the scenario's.
     #[command(flatten)]
     pub shape: LoadShapeFlags,
-    /// Run against this server instead of starting one (external stack).
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
-    #[arg(long)]
-    pub jwt_secret: Option<String>,
-    /// Ingest only the first N corpus files.
-    #[arg(long)]
-    pub corpus_limit: Option<usize>,
-    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
-    #[arg(long)]
-    pub corpus_prefix: Option<String>,
-    /// Start the embedded server without the generator.
-    #[arg(long)]
-    pub no_generator: bool,
-    /// Ingest into an empty store even when a ready one for this corpus and these settings
-    /// is cached from an earlier run (it is replaced afterwards).
-    #[arg(long)]
-    pub fresh_store: bool,
-    /// Add a threshold rule (repeatable), e.g. --threshold "search.p95 < 2ms".
-    #[arg(long = "threshold", value_name = "RULE")]
-    pub thresholds: Vec<String>,
-    /// Ignore the scenario's thresholds (only --threshold rules apply).
-    #[arg(long)]
-    pub no_thresholds: bool,
-    /// The run folder (default reports/out/<scenario>-<timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Server, corpus and output.
+    #[command(flatten)]
+    pub stack: StackFlags,
+    /// Thresholds, calibration, preflight.
+    #[command(flatten)]
+    pub check: LoadCheckFlags,
     /// Baseline summary.json for the report's comparison (default: the latest phase1 run).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     /// Fail (exit 1) when P95 or throughput is this much worse than the baseline (e.g. 10%).
     #[arg(long, value_name = "PCT")]
     pub max_regression: Option<String>,
-    /// Do not write report.html.
-    #[arg(long)]
-    pub no_report: bool,
-    /// Skip measuring the instrument's own floor before the warm-up.
-    #[arg(long)]
-    pub no_calibrate: bool,
-    /// Skip the GPU preflight of a scenario that needs a GPU (its GPU thresholds then fail on
-    /// a machine without one, and the rest is still measured).
-    #[arg(long)]
-    pub no_preflight: bool,
-    /// Start this ragbench-server binary instead of the harness's own server (e.g. one built
-    /// with `--features cuda`).
-    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
-    pub server_bin: Option<PathBuf>,
 }
 
 /// `harness eval`'s arguments: the scenario whose stack, corpus and `[eval]` to use, and the
-/// run flags that make sense without load.
+/// stack flags (no load is driven).
 #[derive(Debug, Clone, Args)]
 pub struct EvalFlags {
     /// A name under scenarios/ or a scenario file.
@@ -179,31 +211,9 @@ pub struct EvalFlags {
     /// Leave out the set built from the pages' front-matter descriptions (with --beir).
     #[arg(long, requires = "beir")]
     pub no_descriptions: bool,
-    /// Run against this server instead of starting one (external stack).
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
-    #[arg(long)]
-    pub jwt_secret: Option<String>,
-    /// Ingest only the first N corpus files.
-    #[arg(long)]
-    pub corpus_limit: Option<usize>,
-    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
-    #[arg(long)]
-    pub corpus_prefix: Option<String>,
-    /// Ingest into an empty store even when a ready one for this corpus and these settings
-    /// is cached from an earlier run.
-    #[arg(long)]
-    pub fresh_store: bool,
-    /// The run folder (default reports/out/<scenario>-<timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Do not write report.html.
-    #[arg(long)]
-    pub no_report: bool,
-    /// Start this ragbench-server binary instead of the harness's own server.
-    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
-    pub server_bin: Option<PathBuf>,
+    /// Server, corpus and output.
+    #[command(flatten)]
+    pub stack: StackFlags,
 }
 
 /// `harness sweep`'s arguments: the scenario, the search's settings (over its `[sweep]`
@@ -240,48 +250,12 @@ pub struct SweepFlags {
     /// Open loop: cap on requests in flight (default: the scenario's, else 256).
     #[arg(long)]
     pub max_in_flight: Option<u32>,
-    /// Run against this server instead of starting one (external stack).
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// The external server's JWT secret (default: the scenario's env var, RAGBENCH_JWT_SECRET).
-    #[arg(long)]
-    pub jwt_secret: Option<String>,
-    /// Ingest only the first N corpus files.
-    #[arg(long)]
-    pub corpus_limit: Option<usize>,
-    /// Ingest only corpus files under this relative path prefix (e.g. guides/).
-    #[arg(long)]
-    pub corpus_prefix: Option<String>,
-    /// Start the embedded server without the generator.
-    #[arg(long)]
-    pub no_generator: bool,
-    /// Ingest into an empty store even when a ready one for this corpus and these settings
-    /// is cached from an earlier run.
-    #[arg(long)]
-    pub fresh_store: bool,
-    /// Add a threshold rule (repeatable), e.g. --threshold "search.p95 < 2ms": latency and
-    /// error-rate upper bounds judge each step.
-    #[arg(long = "threshold", value_name = "RULE")]
-    pub thresholds: Vec<String>,
-    /// Ignore the scenario's thresholds (only --threshold rules apply).
-    #[arg(long)]
-    pub no_thresholds: bool,
-    /// The run folder (default reports/out/<scenario>-<timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Do not write report.html.
-    #[arg(long)]
-    pub no_report: bool,
-    /// Skip measuring the instrument's floor: no step can then be told apart as the
-    /// instrument's by its sustained rate.
-    #[arg(long)]
-    pub no_calibrate: bool,
-    /// Skip the GPU preflight of a scenario that needs a GPU.
-    #[arg(long)]
-    pub no_preflight: bool,
-    /// Start this ragbench-server binary instead of the harness's own server.
-    #[arg(long, env = "RAGBENCH_SERVER_BIN", value_name = "PATH")]
-    pub server_bin: Option<PathBuf>,
+    /// Server, corpus and output.
+    #[command(flatten)]
+    pub stack: StackFlags,
+    /// Thresholds, calibration, preflight.
+    #[command(flatten)]
+    pub check: LoadCheckFlags,
 }
 
 impl SweepFlags {
@@ -292,14 +266,7 @@ impl SweepFlags {
             rate: Some(self.start_rate.unwrap_or(1.0)),
             arrival: self.arrival.clone(),
             max_in_flight: self.max_in_flight,
-            base_url: self.base_url.clone(),
-            corpus_limit: self.corpus_limit,
-            corpus_prefix: self.corpus_prefix.clone(),
-            no_generator: self.no_generator,
-            fresh_store: self.fresh_store,
-            thresholds: self.thresholds.clone(),
-            no_thresholds: self.no_thresholds,
-            ..Overrides::default()
+            ..self.check.apply(self.stack.apply(Overrides::default()))
         }
     }
 
@@ -376,19 +343,24 @@ impl LoadShapeFlags {
     }
 }
 
+impl LoadCheckFlags {
+    /// `base` with these flags' scenario overrides added.
+    pub(super) fn apply(&self, base: Overrides) -> Overrides {
+        Overrides {
+            no_generator: self.no_generator,
+            thresholds: self.thresholds.clone(),
+            no_thresholds: self.no_thresholds,
+            ..base
+        }
+    }
+}
+
 impl RunFlags {
     pub(super) fn overrides(&self) -> Overrides {
         Overrides {
             duration: self.duration.clone(),
             warmup: self.warmup.clone(),
-            base_url: self.base_url.clone(),
-            corpus_limit: self.corpus_limit,
-            corpus_prefix: self.corpus_prefix.clone(),
-            no_generator: self.no_generator,
-            fresh_store: self.fresh_store,
-            thresholds: self.thresholds.clone(),
-            no_thresholds: self.no_thresholds,
-            ..self.shape.overrides()
+            ..self.check.apply(self.stack.apply(self.shape.overrides()))
         }
     }
 }

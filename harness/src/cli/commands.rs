@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 
-use super::{CalibrateFlags, EXIT_FAIL, EXIT_PASS, EXIT_SETUP, EvalFlags, RunFlags, SweepFlags};
+use super::{
+    CalibrateFlags, EXIT_FAIL, EXIT_PASS, EXIT_SETUP, EvalFlags, RunFlags, StackFlags, SweepFlags,
+};
 use super::{project_root, scenario_file};
 use crate::output::report;
 use crate::run::{self, RunOptions};
@@ -105,18 +107,12 @@ pub(super) fn run_file(file: &Path, flags: RunFlags) -> anyhow::Result<u8> {
         .map(crate::verdict::regression::parse_percent)
         .transpose()
         .map_err(|e| anyhow::Error::new(e).context("--max-regression"))?;
-    let root = project_root();
     let opts = RunOptions {
-        out: flags.out.clone(),
-        out_root: root.join("reports").join("out"),
-        jwt_secret: flags.jwt_secret.clone(),
         baseline: flags.baseline.clone(),
         max_regression_pct,
-        no_report: flags.no_report,
-        no_calibrate: flags.no_calibrate,
-        no_preflight: flags.no_preflight,
-        server_command: server_command(flags.server_bin.clone()),
-        project_root: root,
+        no_calibrate: flags.check.no_calibrate,
+        no_preflight: flags.check.no_preflight,
+        ..run_options(&flags.stack)
     };
     if let Some(settings) = scenario.sweep.clone() {
         reject_window_flags(&flags)?;
@@ -124,6 +120,20 @@ pub(super) fn run_file(file: &Path, flags: RunFlags) -> anyhow::Result<u8> {
     }
     let result = runtime()?.block_on(run::run(&scenario, &opts))?;
     Ok(result.summary.verdict.exit_code as u8)
+}
+
+/// The run options every stack command shares, from its stack flags.
+fn run_options(stack: &StackFlags) -> RunOptions {
+    let root = project_root();
+    RunOptions {
+        out: stack.out.clone(),
+        out_root: root.join("reports").join("out"),
+        jwt_secret: stack.jwt_secret.clone(),
+        no_report: stack.no_report,
+        server_command: server_command(stack.server_bin.clone()),
+        project_root: root,
+        ..RunOptions::default()
+    }
 }
 
 /// A scenario with `[sweep]` sets each step's rate and window itself.
@@ -154,17 +164,10 @@ pub(super) fn sweep(flags: SweepFlags) -> anyhow::Result<u8> {
         .unwrap_or_default()
         .apply(&flags.section())
         .map_err(|e| anyhow::anyhow!("--{}: {}", e.key.replace('_', "-"), e.message))?;
-    let root = project_root();
     let opts = RunOptions {
-        out: flags.out,
-        out_root: root.join("reports").join("out"),
-        jwt_secret: flags.jwt_secret,
-        no_report: flags.no_report,
-        no_calibrate: flags.no_calibrate,
-        no_preflight: flags.no_preflight,
-        server_command: server_command(flags.server_bin),
-        project_root: root,
-        ..RunOptions::default()
+        no_calibrate: flags.check.no_calibrate,
+        no_preflight: flags.check.no_preflight,
+        ..run_options(&flags.stack)
     };
     sweep_with(&scenario, &settings, &opts)
 }
@@ -178,16 +181,13 @@ fn sweep_with(
     Ok(result.summary.verdict.exit_code as u8)
 }
 
-/// `harness eval`: exits 0 when the eval ran, 2 when it could not.
+/// `harness eval`: exits 0 when the eval ran and its retrieval rules held, 1 when one did
+/// not, 2 when it could not run.
 pub(super) fn eval(flags: EvalFlags) -> anyhow::Result<u8> {
     let overrides = Overrides {
-        base_url: flags.base_url.clone(),
-        corpus_limit: flags.corpus_limit,
-        corpus_prefix: flags.corpus_prefix.clone(),
-        fresh_store: flags.fresh_store,
         // Retrieval needs no answers: the generator is not loaded.
         no_generator: true,
-        ..Overrides::default()
+        ..flags.stack.apply(Overrides::default())
     };
     let mut scenario = scenario::load(&scenario_arg(&flags.scenario)?, &overrides)?;
     let plan = scenario.eval.get_or_insert_with(Default::default);
@@ -195,18 +195,9 @@ pub(super) fn eval(flags: EvalFlags) -> anyhow::Result<u8> {
         plan.beir = Some(dir);
         plan.descriptions &= !flags.no_descriptions;
     }
-    let root = project_root();
-    let opts = RunOptions {
-        out: flags.out,
-        out_root: root.join("reports").join("out"),
-        jwt_secret: flags.jwt_secret,
-        no_report: flags.no_report,
-        server_command: server_command(flags.server_bin),
-        project_root: root,
-        ..RunOptions::default()
-    };
-    runtime()?.block_on(run::eval_run(&scenario, &opts))?;
-    Ok(EXIT_PASS)
+    let opts = run_options(&flags.stack);
+    let result = runtime()?.block_on(run::eval_run(&scenario, &opts))?;
+    Ok(result.summary.verdict.exit_code as u8)
 }
 
 /// Exits 0 when every step passes, 2 when one fails.

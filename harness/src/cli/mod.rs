@@ -25,7 +25,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{CalibrateFlags, Cli, Command, EvalFlags, LoadShapeFlags, RunFlags, SweepFlags};
+pub use args::{
+    CalibrateFlags, Cli, Command, EvalFlags, LoadCheckFlags, LoadShapeFlags, RunFlags, StackFlags,
+    SweepFlags,
+};
 
 /// Exit code: every threshold passed.
 pub const EXIT_PASS: u8 = 0;

@@ -32,6 +32,9 @@ pub struct EvalSettings {
     pub chunk_tokens: Option<usize>,
     /// `[ingest] overlap_tokens`.
     pub overlap_tokens: Option<usize>,
+    /// `[store] hybrid`: dense and BM25 rankings fused (`false`: dense only).
+    #[serde(default)]
+    pub hybrid: Option<bool>,
     /// The embedder as `/health` names it (backend and model).
     pub embedder: Option<String>,
     /// The vector store as `/health` names it.

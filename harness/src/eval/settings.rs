@@ -16,6 +16,7 @@ pub fn from_config(cfg: &Config, health: &Health) -> EvalSettings {
         hnsw_ef: cfg.store.hnsw_ef,
         chunk_tokens: Some(cfg.ingest.chunk_tokens),
         overlap_tokens: Some(cfg.ingest.overlap_tokens),
+        hybrid: Some(cfg.store.hybrid),
         origin: "the embedded server's configuration (file, then RAGBENCH_* environment)".into(),
         ..from_health(health)
     }
@@ -44,7 +45,7 @@ fn describe(b: &Backend) -> String {
 pub fn describe_settings(s: &EvalSettings) -> String {
     let known = |v: Option<usize>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
     format!(
-        "hnsw m {} ef_construct {} ef {}; passages {} tokens (overlap {}); embedder {}",
+        "hnsw m {} ef_construct {} ef {}; passages {} tokens (overlap {}); search {}; embedder {}",
         known(s.hnsw_m),
         known(s.hnsw_ef_construct),
         match (s.hnsw_ef, s.hnsw_m) {
@@ -54,6 +55,11 @@ pub fn describe_settings(s: &EvalSettings) -> String {
         },
         known(s.chunk_tokens),
         known(s.overlap_tokens),
+        match s.hybrid {
+            Some(true) => "hybrid (dense + BM25, fused by RRF)",
+            Some(false) => "dense",
+            None => "?",
+        },
         s.embedder.as_deref().unwrap_or("?"),
     )
 }
@@ -88,6 +94,7 @@ mod tests {
         assert_eq!(s.store.as_deref(), Some("qdrant-edge"));
         let line = describe_settings(&s);
         assert!(line.contains("ef 64;"), "{line}");
+        assert!(line.contains("search hybrid (dense + BM25"), "{line}");
 
         let external = from_health(&health());
         assert_eq!(external.hnsw_m, None);

@@ -129,7 +129,11 @@ pub(super) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         questions: scenario.questions.len(),
         bad_token_share: scenario.bad_token_share,
         fresh_share: scenario.fresh_share,
-        generator: matches!(scenario.stack, StackKind::Embedded).then_some(scenario.generator),
+        generator: matches!(
+            scenario.stack,
+            StackKind::Embedded | StackKind::Containers(_)
+        )
+        .then_some(scenario.generator),
         rules: scenario.rules.iter().map(|r| r.text.clone()).collect(),
     }
 }

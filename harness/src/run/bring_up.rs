@@ -1,17 +1,18 @@
 //! The stack brought up for a run: the GPU preflight, then an embedded server child (corpus
-//! first, then the server, then ingestion) or an external server, until `/health` says it
-//! can be measured.
+//! first, then the server, then ingestion), the containers stack (`containers.rs`) or an
+//! external server, until `/health` says it can be measured.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::corpus::{ingest, locate_corpus, prepare_subset};
+use super::corpus::{ingest, locate_corpus, prepare_subset, run_corpus};
 use super::{RunError, RunOptions};
 use crate::auth::{self, TokenMint};
 use crate::load::client::{Api, Health};
 use crate::measure::gpu::GpuSampler;
 use crate::output::console;
 use crate::scenario::{Scenario, StackKind};
+use crate::stack::containers::ContainersStack;
 use crate::stack::store_cache::{Manifest, StoreCache, StoreKey};
 use crate::stack::{ServerChild, ServerSpec, StackError, corpus};
 use crate::summary::{CorpusInfo, HealthStatus};
@@ -30,6 +31,9 @@ pub(crate) struct Up {
     store: Option<CachedStore>,
     /// What happened with the cached store, for the summary's notes.
     pub(crate) store_note: Option<String>,
+    /// Containers stack: Qdrant, Ollama (and the server container), removed after the server
+    /// stops (a field after `server`, so dropped after it too).
+    containers: Option<ContainersStack>,
 }
 
 /// The run's store and its cache entry.
@@ -70,9 +74,34 @@ impl Up {
         self.server.as_ref().map(|s| s.pid)
     }
 
-    /// Stops an embedded server on every path (also done by Drop).
+    /// A stack of containers with the server against them; its store is never cached.
+    pub(super) fn containers(
+        base_url: String,
+        secret: String,
+        server: Option<ServerChild>,
+        corpus: CorpusInfo,
+        health: Health,
+        startup: (f64, String),
+        containers: ContainersStack,
+    ) -> Up {
+        Up {
+            base_url,
+            secret,
+            server,
+            corpus,
+            health,
+            startup: Some(startup),
+            store: None,
+            store_note: None,
+            containers: Some(containers),
+        }
+    }
+
+    /// Stops an embedded server on every path (also done by Drop), then removes the
+    /// containers of a containers stack.
     pub(crate) async fn stop_server(&mut self) {
         let Some(mut server) = self.server.take() else {
+            self.remove_containers().await;
             return;
         };
         let status = tokio::task::spawn_blocking(move || server.stop())
@@ -85,6 +114,13 @@ impl Up {
             console::step(format!("note: the server exited with {st} on shutdown"));
         }
         self.save_store().await;
+        self.remove_containers().await;
+    }
+
+    async fn remove_containers(&mut self) {
+        if let Some(containers) = self.containers.take() {
+            containers.remove().await;
+        }
     }
 
     /// Keeps a stopped server's freshly ingested store for the next run with this corpus
@@ -130,7 +166,7 @@ pub(crate) fn gpu_preflight(scenario: &Scenario, opts: &RunOptions) -> Result<()
     let server = server_invocation(scenario, opts)?;
     let checks = match scenario.stack {
         StackKind::Embedded => crate::preflight::run(&server),
-        StackKind::External { .. } => crate::preflight::run_gpu_only(),
+        StackKind::External { .. } | StackKind::Containers(_) => crate::preflight::run_gpu_only(),
     };
     for check in &checks {
         let mark = if check.ok { "ok" } else { "FAILED" };
@@ -180,6 +216,9 @@ pub(crate) async fn bring_up(
         scenario.warmup + scenario.duration + scenario.ingest_timeout + Duration::from_secs(3600);
     match &scenario.stack {
         StackKind::Embedded => bring_up_embedded(scenario, opts, dir, lifetime).await,
+        StackKind::Containers(spec) => {
+            super::containers::bring_up(scenario, opts, dir, spec, lifetime).await
+        }
         StackKind::External { base_url } => {
             bring_up_external(scenario, opts, dir, base_url, lifetime).await
         }
@@ -194,17 +233,7 @@ async fn bring_up_embedded(
     lifetime: Duration,
 ) -> Result<Up, RunError> {
     let secret = auth::random_secret();
-    // The corpus first: a failure here should not wait on a server start.
-    let corpus_dir = if scenario.ingest {
-        let located = locate_corpus(
-            scenario,
-            "locating the corpus (fetched with npm on first use)",
-        )
-        .await?;
-        Some(prepare_subset(scenario, dir, located)?)
-    } else {
-        None
-    };
+    let corpus_dir = run_corpus(scenario, dir).await?;
     let mut store = match &corpus_dir {
         // Not with `--server-bin`: another build may cut or embed passages differently.
         Some((path, source)) if opts.server_command.is_none() => {
@@ -238,6 +267,7 @@ async fn bring_up_embedded(
         startup,
         store,
         store_note,
+        containers: None,
     })
 }
 
@@ -295,7 +325,7 @@ fn cached_store(
 
 /// Spawns the server child (this executable's `__server`, or `--server-command`) and waits
 /// until it listens.
-async fn start_server(
+pub(super) async fn start_server(
     scenario: &Scenario,
     opts: &RunOptions,
     dir: &Path,
@@ -381,6 +411,7 @@ async fn bring_up_external(
         startup: None,
         store: None,
         store_note: None,
+        containers: None,
     })
 }
 
@@ -410,7 +441,7 @@ fn describe_backends(h: &Health) -> String {
 /// Waits until `/health` says the server can be measured: green, or yellow when the
 /// generator is off on purpose and vectors are there (servers that report a disabled
 /// generator as yellow).
-async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> {
+pub(super) async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let h = api.health().await;

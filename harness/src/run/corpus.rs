@@ -27,6 +27,24 @@ pub(super) async fn locate_corpus(
     Ok(located)
 }
 
+/// The run's corpus folder and source name when the scenario ingests (located, then cut to
+/// its subset), `None` when it does not. Done first in a bring-up: a failure here should not
+/// wait on a server start or an image pull.
+pub(super) async fn run_corpus(
+    scenario: &Scenario,
+    dir: &Path,
+) -> Result<Option<(PathBuf, String)>, RunError> {
+    if !scenario.ingest {
+        return Ok(None);
+    }
+    let located = locate_corpus(
+        scenario,
+        "locating the corpus (fetched with npm on first use)",
+    )
+    .await?;
+    prepare_subset(scenario, dir, located).map(Some)
+}
+
 /// The scenario's subset of the corpus (`limit`, `prefix`), copied into the run folder;
 /// the whole corpus when it asks for none.
 pub(super) fn prepare_subset(

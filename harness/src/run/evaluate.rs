@@ -14,6 +14,7 @@ use crate::measure::provenance;
 use crate::output::{console, report};
 use crate::scenario::{Scenario, StackKind};
 use crate::summary::{self, LoadStats, StackInfo, Summary, Verdict};
+use crate::verdict::rules::{self, Rule};
 use ragbench_server::config::Config;
 
 /// Passages asked of each eval search.
@@ -73,8 +74,9 @@ fn settings(scenario: &Scenario, up: &Up) -> eval::EvalSettings {
 }
 
 /// `harness eval`: the stack brought up as for a run, the eval (the scenario's `[eval]`, or
-/// the descriptions set), and the run folder's outputs; no load. Exit code 0 unless setup
-/// failed.
+/// the descriptions set), and the run folder's outputs; no load. Of the scenario's rules only
+/// the retrieval ones (`recall_at_10 >= 0.9`) are checked: the verdict fails (exit code 1)
+/// when one does not hold.
 pub async fn eval_run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
     let dir = super::run_dir(scenario, opts)?;
     console::step(format!(
@@ -150,18 +152,43 @@ pub async fn eval_run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResul
             warnings: Vec::new(),
         },
         gpu: None,
-        notes: vec![
-            "harness eval: retrieval quality only; no load was driven, so the scenario's load \
-             thresholds were not checked"
-                .into(),
-        ],
+        notes: Vec::new(),
     };
+    decide_retrieval(&scenario.rules, &mut summary);
     summary.notes.extend(up.store_note.take());
     write_outputs(&dir, &summary, opts)?;
     Ok(RunResult {
         run_dir: dir,
         summary,
     })
+}
+
+/// Checks the retrieval rules of `rules` (the others need a load) into `summary.thresholds`
+/// and the verdict, and notes the rules left unchecked.
+fn decide_retrieval(rules: &[Rule], summary: &mut Summary) {
+    let (checked, skipped): (Vec<Rule>, Vec<Rule>) =
+        rules.iter().cloned().partition(|r| r.metric.is_retrieval());
+    summary.thresholds = rules::evaluate(&checked, summary);
+    let failures: Vec<String> = summary
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| format!("{}: {}", t.rule, t.message.as_deref().unwrap_or("failed")))
+        .collect();
+    summary.verdict = Verdict {
+        passed: failures.is_empty(),
+        exit_code: if failures.is_empty() { 0 } else { 1 },
+        failures,
+        warnings: Vec::new(),
+    };
+    if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|r| r.text.as_str()).collect();
+        summary.notes.push(format!(
+            "harness eval: retrieval quality only; no load was driven, so the scenario's load \
+             thresholds were not checked ({})",
+            names.join(", ")
+        ));
+    }
 }
 
 /// `summary.json`, `report.html` (unless `--no-report`) and the eval table.
@@ -175,6 +202,71 @@ fn write_outputs(dir: &Path, summary: &Summary, opts: &RunOptions) -> Result<(),
     if let Some(eval) = &summary.eval {
         println!("{}", eval::table::render(eval));
     }
+    for t in &summary.thresholds {
+        let mark = if t.passed { "pass" } else { "FAIL" };
+        match &t.message {
+            Some(why) => println!("  {mark}  {}: {why}", t.rule),
+            None => println!("  {mark}  {} (observed {})", t.rule, t.observed_display),
+        }
+    }
     println!("  results: {}", dir.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{EvalSummary, MethodResult, SetResult};
+    use crate::verdict::rules::parse_rule;
+
+    fn eval_summary(recall_at_10: f64) -> Summary {
+        let mut summary: Summary =
+            serde_json::from_str(include_str!("../../tests/fixtures/summary-phase2.json"))
+                .expect("the recorded phase2 summary parses");
+        summary.eval = Some(EvalSummary {
+            sets: vec![SetResult {
+                name: "descriptions".into(),
+                hnsw: MethodResult {
+                    recall_at_10,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        summary.notes.clear();
+        summary
+    }
+
+    #[test]
+    fn eval_checks_only_retrieval_rules_and_fails_on_one() {
+        let rules = vec![
+            parse_rule("recall_at_10 >= 0.9").unwrap(),
+            parse_rule("search.p95 < 1us").unwrap(),
+        ];
+        let mut passing = eval_summary(0.95);
+        decide_retrieval(&rules, &mut passing);
+        assert_eq!(
+            passing.thresholds.len(),
+            1,
+            "the latency rule is not checked"
+        );
+        assert!(passing.verdict.passed);
+        assert_eq!(passing.verdict.exit_code, 0);
+        assert!(
+            passing.notes[0].contains("search.p95 < 1us"),
+            "{:?}",
+            passing.notes
+        );
+
+        let mut failing = eval_summary(0.85);
+        decide_retrieval(&rules, &mut failing);
+        assert!(!failing.verdict.passed);
+        assert_eq!(failing.verdict.exit_code, 1);
+        assert!(
+            failing.verdict.failures[0].starts_with("recall_at_10 >= 0.9: observed 0.850"),
+            "{:?}",
+            failing.verdict.failures
+        );
+    }
 }

@@ -7,6 +7,7 @@
 pub(crate) mod assemble;
 mod baseline;
 pub(crate) mod bring_up;
+mod containers;
 mod corpus;
 mod evaluate;
 pub(crate) mod measure;
@@ -115,6 +116,10 @@ pub(crate) fn run_dir(scenario: &Scenario, opts: &RunOptions) -> Result<PathBuf,
 
 /// Runs a scenario. Setup problems are errors; threshold failures are in the verdict.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
+    if let crate::scenario::StackKind::Containers(_) = scenario.stack {
+        // Before anything starts or is written: no daemon is one line and exit 2.
+        containers::check_docker().await?;
+    }
     let dir = run_dir(scenario, opts)?;
     console::step(format!(
         "scenario {} ({}), results in {}",

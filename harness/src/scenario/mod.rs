@@ -71,6 +71,8 @@ pub enum StackKind {
     Embedded,
     /// A server somebody else started.
     External { base_url: String },
+    /// Qdrant and Ollama in containers the harness starts, and the server against them.
+    Containers(crate::stack::containers::ContainersSpec),
 }
 
 impl StackKind {
@@ -79,6 +81,7 @@ impl StackKind {
         match self {
             StackKind::Embedded => Stack::Embedded,
             StackKind::External { .. } => Stack::External,
+            StackKind::Containers(_) => Stack::Containers,
         }
     }
 }
@@ -90,14 +93,16 @@ pub enum Stack {
     #[default]
     Embedded,
     External,
+    Containers,
 }
 
 impl Stack {
-    /// `embedded` or `external`.
+    /// `embedded`, `external` or `containers`.
     pub fn name(self) -> &'static str {
         match self {
             Stack::Embedded => "embedded",
             Stack::External => "external",
+            Stack::Containers => "containers",
         }
     }
 }

@@ -10,6 +10,7 @@ use super::{
     Arrival, LoadMode, Loop, Mix, Overrides, Scenario, ScenarioError, ScenarioFile, Stack,
     StackKind, WorkloadSection, parse,
 };
+use crate::stack::containers::settings as containers;
 use crate::units::parse_duration;
 use crate::verdict::rules::{self, Rule};
 
@@ -194,7 +195,15 @@ fn resolve_stack(
                 ));
             }
         },
+        (Stack::Containers, None) => StackKind::Containers(
+            containers::resolve(containers::keys(&file.stack), &file.server.env)
+                .map_err(|(field, message)| invalid(path, &field, message))?,
+        ),
     };
+    if file.stack.kind != Stack::Containers {
+        containers::reject_elsewhere(containers::keys(&file.stack), file.stack.kind.name())
+            .map_err(|(field, message)| invalid(path, &field, message))?;
+    }
     if let StackKind::External { base_url } = &stack
         && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
     {
@@ -457,10 +466,10 @@ fn resolve_server_and_corpus(
             "RAGBENCH_JWT_SECRET is set by the harness (a fresh secret per run); remove it",
         ));
     }
-    let ingest = file
-        .corpus
-        .ingest
-        .unwrap_or(matches!(stack, StackKind::Embedded));
+    let ingest = file.corpus.ingest.unwrap_or(matches!(
+        stack,
+        StackKind::Embedded | StackKind::Containers(_)
+    ));
     let ingest_timeout = duration_field(
         path,
         "corpus.ingest_timeout",

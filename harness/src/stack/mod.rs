@@ -1,7 +1,8 @@
-//! Bringing up what the load runs against: an [`embedded`] server child process, or an
-//! external server somebody else started (containers arrive with the scale-out work), the
-//! [`corpus`] it is given, and the [`ingest`] job that loads it.
+//! Bringing up what the load runs against: an [`embedded`] server child process, Qdrant and
+//! Ollama in [`containers`] with the server against them, or an external server somebody else
+//! started; the [`corpus`] it is given, and the [`ingest`] job that loads it.
 
+pub mod containers;
 pub mod corpus;
 pub mod embedded;
 pub mod ingest;
@@ -71,6 +72,21 @@ pub enum StackError {
     /// A call starting or following the ingest job failed.
     #[error(transparent)]
     IngestCall(#[from] crate::load::client::ClientError),
+    /// A container of the containers stack did not start, or no Docker daemon answered.
+    #[error(transparent)]
+    Containers(#[from] ragbench_containers::ContainerError),
+    /// The server image did not start.
+    #[error(
+        "the server image {image} did not start: {source} (build it first: docker build -f \
+         deploy/Dockerfile -t {image} .; see deploy/README.md)"
+    )]
+    ServerImage {
+        image: String,
+        source: ragbench_containers::ContainerError,
+    },
+    /// ctrl-c during the bring-up.
+    #[error("interrupted (ctrl-c) while bringing up the stack; every container was removed")]
+    Interrupted,
     /// An external stack was given without the secret its tokens need.
     #[error(
         "the external server's JWT secret is needed to mint tokens: set {env} or pass --jwt-secret"

@@ -276,6 +276,10 @@ mod tests {
         let mut chunked = Config::default();
         chunked.ingest.chunk_tokens += 1;
         assert_ne!(key, StoreKey::new(&chunked, corpus.path(), "docs").unwrap());
+        // A hybrid store holds sparse vectors a dense-only server refuses, and the reverse.
+        let mut hybrid = Config::default();
+        hybrid.store.hybrid = !hybrid.store.hybrid;
+        assert_ne!(key, StoreKey::new(&hybrid, corpus.path(), "docs").unwrap());
         let mut embedded = Config::default();
         embedded.embedder.max_length = 256;
         assert_ne!(

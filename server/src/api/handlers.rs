@@ -234,7 +234,7 @@ pub async fn search(
     let t = Instant::now();
     let hits = state
         .store
-        .search(vector, req.top_k, &req.filter, method)
+        .search(&req.query, vector, req.top_k, &req.filter, method)
         .await?;
     timings.record("search", t, None);
 
@@ -299,6 +299,7 @@ pub async fn query(
     let hits = state
         .store
         .search(
+            &req.question,
             vector,
             req.top_k,
             &SearchFilter {

@@ -25,9 +25,10 @@ use crate::embed::{EmbedError, Embedder};
 use crate::store::{Passage, StoreError, VectorStore};
 pub use ragbench_text::{Chunker, chunk, markdown};
 
-/// The passage format: bump it whenever passage text, ids or embedding inputs change, so that
-/// stores built by an older server (cached by the harness) are not reused.
-pub const INDEX_FORMAT: u32 = 1;
+/// The passage format: bump it whenever passage text, ids, embedding inputs or the default
+/// collection layout change, so that stores built by an older server (cached by the harness)
+/// are not reused. 2: the default collection carries BM25 sparse vectors (`[store] hybrid`).
+pub const INDEX_FORMAT: u32 = 2;
 
 /// Namespace of passage ids (uuid v5), fixed forever so ids are stable across versions.
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1f_3c2e_9b7d_4e58_a0c4_51d2_8e3f_7b19);
@@ -489,8 +490,9 @@ fn heading_line(title: &str, heading: &str) -> String {
     }
 }
 
-/// What the model embeds: the heading trail gives short passages their topic.
-fn embedding_input(p: &Passage) -> String {
+/// What the model embeds, and BM25 weighs with `[store] hybrid`: the heading trail gives
+/// short passages their topic.
+pub(crate) fn embedding_input(p: &Passage) -> String {
     format!("{}\n{}", heading_line(&p.title, &p.heading), p.text)
 }
 

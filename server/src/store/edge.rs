@@ -6,30 +6,39 @@
 //! write would come back without it (found by `tests/crash.rs`: a SIGKILL mid-ingest left an
 //! empty collection). So every write is flushed before it returns: what a caller was told is
 //! stored survives a crash.
+//!
+//! Nor does the engine recover from a write that failed on the disk: once a flush has failed
+//! (a folder removed under the server, a full disk), every later operation answers "Not
+//! recovered from previous error", even after the disk is back (found by `tests/faults.rs`).
+//! Since everything acknowledged is on disk, the next write after a failure reloads the shard
+//! from there first.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
-    EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FacetRequest, FacetValue,
-    FieldCondition, FieldIndexOperations, Filter, HnswIndexConfig, IsEmptyCondition, JsonPath,
-    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
-    PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
-    SearchParams, UpdateOperation, VectorInternal, WithPayloadInterface, WithVector,
+    EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder,
+    FacetRequest, FacetValue, FieldCondition, FieldIndexOperations, Filter, Fusion,
+    HnswIndexConfig, IsEmptyCondition, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SearchParams, UpdateOperation, Vector,
+    VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::{
     FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter, SearchMethod, SourceCount,
-    StoreError, VectorStore, field,
+    StoreError, VectorStore, field, sparse,
 };
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
 
 /// The default store: one `EdgeShard` holding the collection.
 pub struct EdgeStore {
-    // `None` only while dropping (see `Drop`).
-    shard: Option<Arc<EdgeShard>>,
+    // `None` only after a reload failed (see `write`) or while dropping. Reads hold the read
+    // lock for the whole engine call, so a reload (write lock) never has a second shard open
+    // on the same files.
+    shard: Arc<std::sync::RwLock<Option<EdgeShard>>>,
     // One write (and its flush) at a time: `EdgeShard::flush` panics when another thread
     // holds the WAL or the segments' write lock, which only writes and optimizations take.
     // std Mutex, not tokio's: it is taken on the blocking thread that does the work. It holds
@@ -40,6 +49,8 @@ pub struct EdgeStore {
     _lock: std::fs::File,
     path: PathBuf,
     hnsw_ef: Option<usize>,
+    // `[store] hybrid`: points carry a BM25 sparse vector and searches fuse both rankings.
+    hybrid: bool,
 }
 
 fn op_err(operation: &'static str) -> impl Fn(qdrant_edge::OperationError) -> StoreError {
@@ -80,11 +91,19 @@ impl EdgeStore {
                 payload_m: None,
                 inline_storage: None,
             };
-            let config = EdgeConfigBuilder::new()
-                .vector(
-                    DEFAULT_VECTOR_NAME,
-                    EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
-                )
+            let mut config = EdgeConfigBuilder::new().vector(
+                DEFAULT_VECTOR_NAME,
+                EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
+            );
+            if cfg.hybrid {
+                config = config.sparse_vector(
+                    sparse::VECTOR_NAME,
+                    EdgeSparseVectorParamsBuilder::new()
+                        .modifier(Modifier::Idf)
+                        .build(),
+                );
+            }
+            let config = config
                 .hnsw_config(hnsw)
                 .optimizers(EdgeOptimizersConfig {
                     indexing_threshold: Some(cfg.indexing_threshold_kb),
@@ -93,6 +112,11 @@ impl EdgeStore {
                 .build();
             EdgeShard::new(&path, config).map_err(|e| open_err(e.to_string()))?
         };
+        let stored_hybrid = shard
+            .config()
+            .sparse_vectors
+            .contains_key(sparse::VECTOR_NAME);
+        sparse::check_layout(&cfg.collection, stored_hybrid, cfg.hybrid)?;
         // Created with the collection; a collection from an older version gains the ones it
         // lacks (the `source` index) when opened.
         let indexed = shard.info().payload_schema;
@@ -113,11 +137,12 @@ impl EdgeStore {
         }
         flush(&shard).map_err(open_err)?;
         Ok(Self {
-            shard: Some(Arc::new(shard)),
+            shard: Arc::new(std::sync::RwLock::new(Some(shard))),
             writes: Arc::new(std::sync::Mutex::new(None)),
             _lock: lock,
             path,
             hnsw_ef: cfg.hnsw_ef,
+            hybrid: cfg.hybrid,
         })
     }
 
@@ -127,19 +152,21 @@ impl EdgeStore {
         operation: &'static str,
         f: impl FnOnce(&EdgeShard) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let shard = Arc::clone(self.shard.as_ref().expect("the shard lives until drop"));
-        tokio::task::spawn_blocking(move || f(&shard))
-            .await
-            .map_err(|e| {
-                // The panic's message went to the log (the panic hook); the client gets none
-                // of the engine's internals.
-                tracing::error!(operation, error = %e, "vector store call failed");
-                StoreError::Operation {
-                    operation,
-                    message: "the engine stopped on an internal error (see the server's log)"
-                        .into(),
-                }
-            })?
+        let slot = Arc::clone(&self.shard);
+        tokio::task::spawn_blocking(move || {
+            let shard = slot.read().unwrap_or_else(|p| p.into_inner());
+            f(shard.as_ref().ok_or_else(|| unloaded(operation))?)
+        })
+        .await
+        .map_err(|e| {
+            // The panic's message went to the log (the panic hook); the client gets none
+            // of the engine's internals.
+            tracing::error!(operation, error = %e, "vector store call failed");
+            StoreError::Operation {
+                operation,
+                message: "the engine stopped on an internal error (see the server's log)".into(),
+            }
+        })?
     }
 
     /// Why writes are failing, if they are.
@@ -173,32 +200,83 @@ fn engine_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     described.replace("\\\"", "\"")
 }
 
+/// The error of a call made while the shard is not loaded (its last reload failed).
+fn unloaded(operation: &'static str) -> StoreError {
+    StoreError::Operation {
+        operation,
+        message: "the store is not loaded after a disk failure (see the server's log); the \
+                  next write tries to load it again"
+            .into(),
+    }
+}
+
+/// Drops a shard without letting its flush-on-drop panic (a failed disk) end the thread.
+fn close(shard: EdgeShard) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(shard)))
+    {
+        tracing::error!(
+            "vector store could not be flushed on close: {}",
+            engine_panic_message(panic.as_ref())
+        );
+    }
+}
+
+/// Replaces the shard in `slot` by one loaded from `path`, where every acknowledged write is,
+/// when the folder is there; the failed shard is closed first, so no two shards have the
+/// same files open.
+fn reload(slot: &std::sync::RwLock<Option<EdgeShard>>, path: &Path) -> Result<(), String> {
+    if !path.join("segments").is_dir() {
+        return Err(format!("{} is not there", path.join("segments").display()));
+    }
+    let mut shard = slot.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(failed) = shard.take() {
+        close(failed);
+    }
+    let loaded = EdgeShard::load(path, None).map_err(|e| e.to_string())?;
+    tracing::info!(path = %path.display(), "vector store reloaded from disk after a failed write");
+    *shard = Some(loaded);
+    Ok(())
+}
+
 impl Drop for EdgeStore {
     fn drop(&mut self) {
         // Dropping the shard flushes it, and a flush that fails panics: at shutdown that would
         // end the process with a backtrace instead of a line in the log.
-        if let Some(shard) = self.shard.take()
-            && let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(shard)))
-        {
-            tracing::error!(
-                "vector store could not be flushed on shutdown: {}",
-                engine_panic_message(panic.as_ref())
-            );
+        let shard = self.shard.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(shard) = shard {
+            close(shard);
         }
     }
 }
 
 impl EdgeStore {
     /// Runs a write off the async workers, alone, and flushes it to disk before returning.
+    /// After a failed one, the shard is reloaded from disk first.
     async fn write<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&EdgeShard) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let writes = Arc::clone(&self.writes);
-        self.blocking(operation, move |shard| {
+        let slot = Arc::clone(&self.shard);
+        let path = self.path.clone();
+        let not_persisted = || StoreError::Operation {
+            operation,
+            message: "the change could not be written to disk (see the server's log); reads \
+                      still work, writes fail until the disk takes them again"
+                .into(),
+        };
+        tokio::task::spawn_blocking(move || {
             let mut failure = writes.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_some()
+                && let Err(message) = reload(&slot, &path)
+            {
+                tracing::error!(operation, error = %message, "vector store not reloaded");
+                *failure = Some(message);
+                return Err(not_persisted());
+            }
+            let shard = slot.read().unwrap_or_else(|p| p.into_inner());
+            let shard = shard.as_ref().ok_or_else(|| unloaded(operation))?;
             let out = f(shard);
             // Flushed even after a failure: a write may have applied part of its points.
             match flush(shard) {
@@ -211,17 +289,18 @@ impl EdgeStore {
                 Err(message) => {
                     tracing::error!(operation, error = %message, "vector store write not persisted");
                     *failure = Some(message);
-                    Err(StoreError::Operation {
-                        operation,
-                        message: "the change could not be written to disk (see the server's \
-                                  log); reads still work, writes fail until the disk takes \
-                                  them again"
-                            .into(),
-                    })
+                    Err(not_persisted())
                 }
             }
         })
         .await
+        .map_err(|e| {
+            tracing::error!(operation, error = %e, "vector store write failed");
+            StoreError::Operation {
+                operation,
+                message: "the engine stopped on an internal error (see the server's log)".into(),
+            }
+        })?
     }
 }
 
@@ -243,11 +322,23 @@ impl VectorStore for EdgeStore {
         if points.is_empty() {
             return Ok(());
         }
+        let hybrid = self.hybrid;
         self.write("upsert", move |shard| {
             let points = points
                 .into_iter()
                 .map(|(p, vector)| {
-                    PointStruct::new(PointId::Uuid(p.id), vector, p.payload()).into()
+                    let vectors = if hybrid {
+                        Vectors::from(vec![
+                            (DEFAULT_VECTOR_NAME, Vector::new_dense(vector)),
+                            (
+                                sparse::VECTOR_NAME,
+                                Vector(VectorInternal::Sparse(sparse::document(&p))),
+                            ),
+                        ])
+                    } else {
+                        Vectors::from(vector)
+                    };
+                    PointStruct::new(PointId::Uuid(p.id), vectors, p.payload()).into()
                 })
                 .collect();
             shard
@@ -338,6 +429,7 @@ impl VectorStore for EdgeStore {
 
     async fn search(
         &self,
+        text: &str,
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,
@@ -358,20 +450,58 @@ impl VectorStore for EdgeStore {
             exact,
             ..Default::default()
         });
+        let keywords = self
+            .hybrid
+            .then(|| sparse::query(text))
+            .filter(|q| !q.indices.is_empty());
         self.blocking("search", move |shard| {
-            let request = QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
-                    VectorInternal::from(vector),
-                    DEFAULT_VECTOR_NAME,
-                )))),
-                filter,
-                score_threshold: None,
-                limit: top_k,
-                offset: 0,
-                params,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(true),
+            let dense = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
+                VectorInternal::from(vector),
+                DEFAULT_VECTOR_NAME,
+            )));
+            let request = match keywords {
+                // Dense only: no sparse vectors, or a query of stop words only.
+                None => QueryRequest {
+                    prefetches: Vec::new(),
+                    query: Some(dense),
+                    filter,
+                    score_threshold: None,
+                    limit: top_k,
+                    offset: 0,
+                    params,
+                    with_vector: WithVector::Bool(false),
+                    with_payload: WithPayloadInterface::Bool(true),
+                },
+                // Both rankings, each under the filter, fused; `exact` concerns the dense one.
+                Some(keywords) => {
+                    let limit = sparse::prefetch_limit(top_k);
+                    let keyword = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
+                        VectorInternal::Sparse(keywords),
+                        sparse::VECTOR_NAME,
+                    )));
+                    let prefetch = |query, params| Prefetch {
+                        prefetches: Vec::new(),
+                        query: Some(query),
+                        limit,
+                        params,
+                        filter: filter.clone(),
+                        score_threshold: None,
+                    };
+                    QueryRequest {
+                        prefetches: vec![prefetch(dense, params), prefetch(keyword, None)],
+                        query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                            k: sparse::RRF_K,
+                            weights: None,
+                        })),
+                        filter: None,
+                        score_threshold: None,
+                        limit: top_k,
+                        offset: 0,
+                        params: None,
+                        with_vector: WithVector::Bool(false),
+                        with_payload: WithPayloadInterface::Bool(true),
+                    }
+                }
             };
             let points = shard.query(request).map_err(op_err("search"))?;
             Ok(points
@@ -503,16 +633,127 @@ mod tests {
         (p, vec![1.0, 0.0, 0.0, 0.0])
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stale_deletion_stays_within_a_source_and_takes_unnamed_passages() {
-        let dir = std::env::temp_dir().join(format!(
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir().join(format!(
             "ragbench-edge-test-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_nanos()
-        ));
+        ))
+    }
+
+    fn dense() -> StoreConfig {
+        StoreConfig {
+            hybrid: false,
+            ..StoreConfig::default()
+        }
+    }
+
+    fn hybrid() -> StoreConfig {
+        StoreConfig {
+            hybrid: true,
+            ..StoreConfig::default()
+        }
+    }
+
+    async fn paths(store: &EdgeStore, text: &str, filter: &SearchFilter) -> Vec<String> {
+        store
+            .search(
+                text,
+                vec![1.0, 0.0, 0.0, 0.0],
+                3,
+                filter,
+                SearchMethod::Index,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.path)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hybrid_search_lifts_the_passage_with_the_query_keyword() {
+        let dir = temp_dir();
+        let store = EdgeStore::open(&hybrid(), &dir, 4).unwrap();
+        // Dense vectors rank `far.md` last; only its text holds the query's rare keyword.
+        let mut points = vec![
+            passage("docs", "near.md", "installing packages"),
+            passage("docs", "middle.md", "running scripts"),
+            passage("docs", "far.md", "the hideConsole option of executables"),
+            passage(
+                "other",
+                "far.md",
+                "hideConsole in another documentation set",
+            ),
+        ];
+        points[1].1 = vec![0.9, 0.3, 0.0, 0.0];
+        points[2].1 = vec![0.0, 0.0, 1.0, 0.0];
+        points[3].1 = vec![0.0, 0.0, 0.0, 1.0];
+        store.upsert(points).await.unwrap();
+        let docs = SearchFilter {
+            source: Some("docs".into()),
+            ..SearchFilter::default()
+        };
+        let found = paths(&store, "hideConsole", &docs).await;
+        assert_eq!(found[0], "far.md", "{found:?}");
+        assert_eq!(found.len(), 3, "the filter holds on both sides: {found:?}");
+        // Without a keyword the store has (stop words only) the search is the dense one.
+        assert_eq!(paths(&store, "the of", &docs).await[0], "near.md");
+        drop(store);
+
+        let dense_dir = temp_dir();
+        let dense = EdgeStore::open(&dense(), &dense_dir, 4).unwrap();
+        let mut points = vec![
+            passage("docs", "near.md", "installing packages"),
+            passage("docs", "far.md", "the hideConsole option of executables"),
+        ];
+        points[1].1 = vec![0.0, 0.0, 1.0, 0.0];
+        dense.upsert(points).await.unwrap();
+        assert_eq!(paths(&dense, "hideConsole", &docs).await[0], "near.md");
+        drop(dense);
+        let _ = std::fs::remove_dir_all(&dense_dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_opened_with_the_other_hybrid_setting_is_refused_saying_what_to_do() {
+        let dir = temp_dir();
+        drop(EdgeStore::open(&dense(), &dir, 4).unwrap());
+        let refused = EdgeStore::open(&hybrid(), &dir, 4)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            refused.contains("built without BM25 sparse vectors")
+                && refused.contains("hybrid = true")
+                && refused.contains("another [store] collection"),
+            "{refused}"
+        );
+        let dir2 = temp_dir();
+        drop(EdgeStore::open(&hybrid(), &dir2, 4).unwrap());
+        let refused = EdgeStore::open(&dense(), &dir2, 4)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            refused.contains("built with BM25 sparse vectors")
+                && refused.contains("hybrid = false"),
+            "{refused}"
+        );
+        assert!(
+            EdgeStore::open(&hybrid(), &dir2, 4).is_ok(),
+            "the same setting opens it"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_deletion_stays_within_a_source_and_takes_unnamed_passages() {
+        let dir = temp_dir();
         let store = EdgeStore::open(&StoreConfig::default(), &dir, 4).unwrap();
         store
             .upsert(vec![
@@ -525,6 +766,8 @@ mod tests {
         let legacy = qdrant_edge::external::serde_json::json!({ field::PATH: "index.mdx" });
         store
             .shard
+            .read()
+            .unwrap()
             .as_ref()
             .unwrap()
             .update(UpdateOperation::PointOperation(

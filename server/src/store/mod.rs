@@ -1,7 +1,9 @@
-//! The vector store stage: passages with their vectors, searched by cosine similarity.
+//! The vector store stage: passages with their vectors, searched by cosine similarity, and
+//! with `[store] hybrid` by BM25 keywords too, the two rankings fused ([`sparse`]).
 
 mod edge;
 mod qdrant;
+pub mod sparse;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,6 +55,15 @@ pub enum StoreError {
         /// The engine's message.
         message: String,
     },
+    /// The collection was built with BM25 sparse vectors and `[store] hybrid` is off, or the
+    /// other way round.
+    #[error("{}", layout_mismatch(collection, *stored_hybrid))]
+    LayoutMismatch {
+        /// The collection.
+        collection: String,
+        /// Whether it holds sparse vectors.
+        stored_hybrid: bool,
+    },
     /// The collection holds vectors of another size than the embedder makes.
     #[error(
         "collection {collection:?} holds {stored}-dimensional vectors but the embedder makes \
@@ -67,6 +78,19 @@ pub enum StoreError {
         /// The embedder's.
         embedder: usize,
     },
+}
+
+fn layout_mismatch(collection: &str, stored_hybrid: bool) -> String {
+    let (built, setting) = if stored_hybrid {
+        ("with BM25 sparse vectors (hybrid search)", "false")
+    } else {
+        ("without BM25 sparse vectors (dense search only)", "true")
+    };
+    format!(
+        "collection {collection:?} was built {built} but [store] hybrid = {setting}: ingest the \
+         corpus again into another [store] collection (or another data_dir) with this setting, \
+         or set hybrid back to {stored_hybrid}"
+    )
 }
 
 /// One passage of a document, as stored beside its vector.
@@ -110,7 +134,8 @@ pub struct Hit {
     /// The passage's point id (deterministic: see [`Passage::id`]).
     #[serde(default)]
     pub id: String,
-    /// Cosine similarity.
+    /// Cosine similarity; with `[store] hybrid`, the fused rank score (reciprocal rank fusion
+    /// of the dense and the BM25 ranking), which orders hits but is no similarity.
     pub score: f32,
     /// The documentation set (named source) of the document.
     #[serde(default)]
@@ -242,9 +267,11 @@ pub trait VectorStore: Send + Sync {
     async fn sources(&self) -> Result<Vec<SourceCount>, StoreError>;
     /// Deletes every passage of `source`; returns how many were deleted (0: unknown source).
     async fn delete_source(&self, source: &str) -> Result<usize, StoreError>;
-    /// The `top_k` nearest passages, found by `method`.
+    /// The `top_k` nearest passages to the query `text` embedded as `vector`, found by
+    /// `method` (with `[store] hybrid`, `text` is also matched by BM25 and the rankings fused).
     async fn search(
         &self,
+        text: &str,
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,

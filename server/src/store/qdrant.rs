@@ -1,9 +1,10 @@
 //! A Qdrant server or cluster, over gRPC with qdrant-client: the store for deployments that
 //! outgrow one process (the server itself is then stateless and scales out).
 //!
-//! The collection is the embedded engine's: the unnamed vector with Cosine distance, the same
-//! HNSW settings, the same point ids and payload ([`Passage::payload`]) and keyword indexes,
-//! so a corpus ingested through either backend reads the same. Only what Qdrant 1.18 servers
+//! The collection is the embedded engine's: the unnamed vector with Cosine distance (and with
+//! `[store] hybrid` the `bm25` sparse vector with the IDF modifier, computed in this process:
+//! [`sparse`]), the same HNSW settings, the same point ids and payload ([`Passage::payload`])
+//! and keyword indexes, so a corpus ingested through either backend reads the same. Only what Qdrant 1.18 servers
 //! offer is used (collections, keyword indexes, upsert, retrieve, scroll, count, facet and the
 //! query API), and the client's own version check is off: it prints to stdout, where the
 //! harness reads the server's address, and warns about every server two minor versions older.
@@ -16,16 +17,17 @@ use std::time::{Duration, Instant};
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FacetCountsBuilder, FieldType, Filter, GetPointsBuilder,
-    HnswConfigDiffBuilder, OptimizersConfigDiffBuilder, PointId, PointStruct, PointsIdsList, Query,
-    QueryPointsBuilder, ScrollPointsBuilder, SearchParamsBuilder, UpdateCollectionBuilder,
-    UpsertPointsBuilder, Value, VectorParamsBuilder, facet_value, point_id::PointIdOptions,
-    vectors_config,
+    HnswConfigDiffBuilder, Modifier, OptimizersConfigDiffBuilder, PointId, PointStruct,
+    PointsIdsList, PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder,
+    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpdateCollectionBuilder, UpsertPointsBuilder, Value, Vector, VectorInput, VectorParamsBuilder,
+    facet_value, point_id::PointIdOptions, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::{
     CollectionStatus, FULL_SCAN_THRESHOLD_KB, Hit, MAX_SOURCES, Passage, SearchFilter,
-    SearchMethod, SourceCount, StoreError, StoreHealth, VectorStore, field,
+    SearchMethod, SourceCount, StoreError, StoreHealth, VectorStore, field, sparse,
 };
 use crate::backend::{BackendInfo, BackendState};
 use crate::config::StoreConfig;
@@ -46,6 +48,8 @@ pub struct QdrantStore {
     server_version: String,
     hnsw_ef: Option<u64>,
     indexing_threshold_kb: u64,
+    // `[store] hybrid`: points carry a BM25 sparse vector and searches fuse both rankings.
+    hybrid: bool,
     // What the last health check found: whether the collection was there, and why the server
     // could not be used if it could not. std Mutex: held only to copy a string.
     exists: AtomicBool,
@@ -87,6 +91,7 @@ impl QdrantStore {
             server_version,
             hnsw_ef: cfg.hnsw_ef.map(|ef| ef as u64),
             indexing_threshold_kb: cfg.indexing_threshold_kb as u64,
+            hybrid: cfg.hybrid,
             exists: AtomicBool::new(true),
             failure: Mutex::new(None),
         };
@@ -112,10 +117,19 @@ impl QdrantStore {
             .await
             .map_err(|e| describe(&e))?;
         if !exists {
+            let mut create = CreateCollectionBuilder::new(&self.collection);
+            if cfg.hybrid {
+                let mut sparse_config = SparseVectorsConfigBuilder::default();
+                sparse_config.add_named_vector_params(
+                    sparse::VECTOR_NAME,
+                    SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+                );
+                create = create.sparse_vectors_config(sparse_config);
+            }
             let created = self
                 .client
                 .create_collection(
-                    CreateCollectionBuilder::new(&self.collection)
+                    create
                         .vectors_config(VectorParamsBuilder::new(
                             dimension as u64,
                             Distance::Cosine,
@@ -191,6 +205,14 @@ impl QdrantStore {
                 );
             }
         }
+        let stored_hybrid = info
+            .config
+            .as_ref()
+            .and_then(|c| c.params.as_ref())
+            .and_then(|p| p.sparse_vectors_config.as_ref())
+            .is_some_and(|s| s.map.contains_key(sparse::VECTOR_NAME));
+        sparse::check_layout(&self.collection, stored_hybrid, self.hybrid)
+            .map_err(|e| e.to_string())?;
         for name in field::INDEXED {
             if info.payload_schema.contains_key(name) {
                 continue;
@@ -308,7 +330,18 @@ impl VectorStore for QdrantStore {
                         operation: "upsert",
                         message: e.to_string(),
                     })?;
-                Ok(PointStruct::new(point_id(&p.id), vector, payload))
+                if !self.hybrid {
+                    return Ok(PointStruct::new(point_id(&p.id), vector, payload));
+                }
+                let keywords = sparse::document(&p);
+                let vectors = HashMap::from([
+                    (String::new(), Vector::new_dense(vector)),
+                    (
+                        sparse::VECTOR_NAME.to_string(),
+                        Vector::new_sparse(keywords.indices, keywords.values),
+                    ),
+                ]);
+                Ok(PointStruct::new(point_id(&p.id), vectors, payload))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.client
@@ -432,28 +465,70 @@ impl VectorStore for QdrantStore {
 
     async fn search(
         &self,
+        text: &str,
         vector: Vec<f32>,
         top_k: usize,
         filter: &SearchFilter,
         method: SearchMethod,
     ) -> Result<Vec<Hit>, StoreError> {
         let terms = filter.terms();
-        let mut request = QueryPointsBuilder::new(&self.collection)
-            .query(Query::new_nearest(vector))
-            .limit(top_k as u64)
-            .with_payload(true);
-        if !terms.is_empty() {
-            request = request.filter(Filter::must(
-                terms.into_iter().map(|(name, value)| keyword(name, value)),
-            ));
-        }
+        let filter = (!terms.is_empty())
+            .then(|| Filter::must(terms.into_iter().map(|(name, value)| keyword(name, value))));
         let exact = method == SearchMethod::Exact;
-        if exact || self.hnsw_ef.is_some() {
+        let params = (exact || self.hnsw_ef.is_some()).then(|| {
             let mut params = SearchParamsBuilder::default().exact(exact);
             if let Some(ef) = self.hnsw_ef {
                 params = params.hnsw_ef(ef);
             }
-            request = request.params(params);
+            params
+        });
+        let keywords = self
+            .hybrid
+            .then(|| sparse::query(text))
+            .filter(|q| !q.indices.is_empty());
+        let mut request = QueryPointsBuilder::new(&self.collection)
+            .limit(top_k as u64)
+            .with_payload(true);
+        match keywords {
+            // Dense only: no sparse vectors, or a query of stop words only.
+            None => {
+                request = request.query(Query::new_nearest(vector));
+                if let Some(filter) = filter {
+                    request = request.filter(filter);
+                }
+                if let Some(params) = params {
+                    request = request.params(params);
+                }
+            }
+            // As the embedded engine: both rankings under the filter, fused with RRF.
+            Some(keywords) => {
+                let limit = sparse::prefetch_limit(top_k) as u64;
+                let mut dense = PrefetchQueryBuilder::default()
+                    .query(Query::new_nearest(vector))
+                    .limit(limit);
+                let mut sparse_side = PrefetchQueryBuilder::default()
+                    .query(Query::new_nearest(VectorInput::new_sparse(
+                        keywords.indices,
+                        keywords.values,
+                    )))
+                    .using(sparse::VECTOR_NAME)
+                    .limit(limit);
+                if let Some(filter) = filter {
+                    dense = dense.filter(filter.clone());
+                    sparse_side = sparse_side.filter(filter);
+                }
+                if let Some(params) = params {
+                    dense = dense.params(params);
+                }
+                request =
+                    request
+                        .add_prefetch(dense)
+                        .add_prefetch(sparse_side)
+                        .query(Query::new_rrf(Rrf {
+                            k: Some(sparse::RRF_K as u32),
+                            weights: Vec::new(),
+                        }));
+            }
         }
         let found = self.client.query(request).await.map_err(op("search"))?;
         Ok(found

@@ -72,7 +72,8 @@ pub(super) fn merge_provenance(out: &mut Summary, runs: &[Summary], notes: &mut 
 /// runs' traffic.
 fn shared_server(runs: &[Summary]) -> bool {
     let first = &runs[0].stack;
-    first.kind != Stack::Embedded
+    // Embedded and containers runs each start their own server.
+    first.kind == Stack::External
         && runs
             .iter()
             .all(|r| r.stack.kind == first.kind && r.stack.base_url == first.base_url)

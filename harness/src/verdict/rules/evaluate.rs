@@ -1,6 +1,6 @@
 //! Rules checked against a summary: what each observed, and whether it held.
 
-use super::{CacheFilter, Metric, Op, Rule, display, health_code};
+use super::{CacheFilter, Metric, Op, RetrievalKind, Rule, display, health_code};
 use crate::summary::{EndpointStats, Summary, ThresholdResult};
 
 fn endpoint<'a>(summary: &'a Summary, rule: &Rule) -> Result<&'a EndpointStats, String> {
@@ -80,6 +80,7 @@ fn observe(summary: &Summary, rule: &Rule) -> Result<f64, String> {
             .map(|p| p.peak_rss_bytes as f64)
             .ok_or_else(|| "server memory is measured for the embedded stack only".into()),
         Metric::Capacity => capacity(summary),
+        Metric::Retrieval(kind) => retrieval(summary, rule, kind),
         Metric::IngestTime => summary
             .corpus
             .ingest_wall_s
@@ -104,6 +105,22 @@ fn capacity(summary: &Summary) -> Result<f64, String> {
             sweep.settings.start_rate_per_s
         )
     })
+}
+
+/// A retrieval figure of the HNSW index on the first labeled set the eval evaluated (the
+/// `descriptions` set, unless it was left out), or why there is none.
+fn retrieval(summary: &Summary, rule: &Rule, kind: RetrievalKind) -> Result<f64, String> {
+    let Some(eval) = &summary.eval else {
+        return Err(format!(
+            "`{}` is measured by the retrieval eval and this run had none: run `harness eval \
+             SCENARIO`, or add an `[eval]` table to the scenario",
+            rule.metric_name
+        ));
+    };
+    eval.sets
+        .first()
+        .map(|set| kind.of(&set.hnsw))
+        .ok_or_else(|| "the eval evaluated no labeled set".into())
 }
 
 /// Evaluates rules against a summary (whose `thresholds` and `verdict` are not read).
@@ -154,5 +171,83 @@ fn negate(op: Op) -> &'static str {
         Op::Ge => "<",
         Op::Eq => "!=",
         Op::Ne => "==",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{EvalSummary, MethodResult, SetResult};
+    use crate::verdict::rules::parse_rule;
+
+    fn with_eval(recall_at_10: f64, mrr_at_10: f64) -> Summary {
+        let set = |name: &str, r10: f64| SetResult {
+            name: name.into(),
+            queries: 10,
+            hnsw: MethodResult {
+                recall_at_10: r10,
+                mrr_at_10,
+                ..Default::default()
+            },
+            // Exact search's figures are not what a rule checks: users get the index's.
+            exact: MethodResult {
+                recall_at_10: 1.0,
+                mrr_at_10: 1.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Summary {
+            eval: Some(EvalSummary {
+                sets: vec![set("descriptions", recall_at_10), set("beir", 0.1)],
+                ..Default::default()
+            }),
+            ..recorded()
+        }
+    }
+
+    /// A run without an eval (a recorded phase2 run).
+    fn recorded() -> Summary {
+        serde_json::from_str(include_str!("../../../tests/fixtures/summary-phase2.json"))
+            .expect("the recorded phase2 summary parses")
+    }
+
+    fn check(rule: &str, summary: &Summary) -> ThresholdResult {
+        evaluate(&[parse_rule(rule).unwrap()], summary).remove(0)
+    }
+
+    #[test]
+    fn retrieval_rules_read_the_index_on_the_first_set() {
+        let summary = with_eval(0.938, 0.768);
+        let held = check("recall_at_10 >= 0.9", &summary);
+        assert!(held.passed, "{held:?}");
+        assert_eq!(held.observed, Some(0.938));
+        assert_eq!(held.observed_display, "0.938");
+        let failed = check("mrr_at_10 >= 0.8", &summary);
+        assert!(!failed.passed);
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("observed 0.768 < 0.800: the rule wants mrr_at_10 >= 0.800")
+        );
+    }
+
+    #[test]
+    fn a_retrieval_rule_without_an_eval_says_how_to_get_one() {
+        let result = check("recall_at_1 > 0.5", &recorded());
+        assert!(!result.passed);
+        assert_eq!(result.observed, None);
+        let message = result.message.unwrap();
+        assert!(message.contains("`recall_at_1`"), "{message}");
+        assert!(message.contains("harness eval"), "{message}");
+        let empty = Summary {
+            eval: Some(EvalSummary::default()),
+            ..recorded()
+        };
+        assert!(
+            check("recall_at_5 > 0.5", &empty)
+                .message
+                .unwrap()
+                .contains("no labeled set")
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! | `server_rss` | `512MiB`, `2GB` | peak RSS of the embedded server while measured (ingestion's peak excluded) |
 //! | `ingest_time` | time | ingest round trip |
 //! | `capacity` | `500/s` | the knee of a capacity sweep (`harness sweep`): the highest offered rate that met the latency rules |
+//! | `recall_at_1` `recall_at_5` `recall_at_10` `mrr_at_10` | `0.9` or `90%` | the retrieval eval (`harness eval`, or a scenario's `[eval]`): the HNSW index's figure on the first labeled set evaluated (the `descriptions` set, unless it is left out) |
 //!
 //! The rule's types and the metric scale live here; `parse` reads a rule's text, `evaluate`
 //! checks rules against a summary.
@@ -64,6 +65,41 @@ pub enum Metric {
     IngestTime,
     /// The knee of a capacity sweep, requests per second.
     Capacity,
+    /// A retrieval-quality figure of the eval, a fraction in 0..=1.
+    Retrieval(RetrievalKind),
+}
+
+impl Metric {
+    /// Whether the metric is measured by the retrieval eval rather than by the load, so
+    /// `harness eval` (which drives no load) checks exactly these rules.
+    pub fn is_retrieval(self) -> bool {
+        matches!(self, Metric::Retrieval(_))
+    }
+}
+
+/// Which retrieval-quality figure: those `harness eval` reports for the HNSW index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrievalKind {
+    /// Share of queries whose relevant page ranked first.
+    RecallAt1,
+    /// Mean share of relevant pages among the first 5 pages.
+    RecallAt5,
+    /// Mean share of relevant pages among the first 10 pages.
+    RecallAt10,
+    /// Mean reciprocal rank of the first relevant page within 10.
+    MrrAt10,
+}
+
+impl RetrievalKind {
+    /// This figure of one method's results.
+    pub fn of(self, m: &crate::eval::MethodResult) -> f64 {
+        match self {
+            RetrievalKind::RecallAt1 => m.recall_at_1,
+            RetrievalKind::RecallAt5 => m.recall_at_5,
+            RetrievalKind::RecallAt10 => m.recall_at_10,
+            RetrievalKind::MrrAt10 => m.mrr_at_10,
+        }
+    }
 }
 
 /// Which latency figure.
@@ -206,6 +242,7 @@ pub fn display(metric: Metric, value: f64) -> String {
         },
         Metric::GpuUtil | Metric::ServerCpu => format!("{value:.1}%"),
         Metric::ServerRss => units::bytes(value.max(0.0) as u64),
+        Metric::Retrieval(_) => format!("{value:.3}"),
     }
 }
 

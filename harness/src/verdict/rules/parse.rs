@@ -1,6 +1,9 @@
 //! A rule's text read into a [`Rule`]: `[endpoint.][cached.]metric op value`.
 
-use super::{CacheFilter, ENDPOINTS, LatencyKind, Metric, Op, Rule, RuleError, err, health_code};
+use super::{
+    CacheFilter, ENDPOINTS, LatencyKind, Metric, Op, RetrievalKind, Rule, RuleError, err,
+    health_code,
+};
 use crate::summary::HealthStatus;
 
 /// Parses one rule.
@@ -114,11 +117,16 @@ fn metric_by_name(name: &str) -> Result<Metric, RuleError> {
         "server_rss" => Metric::ServerRss,
         "ingest_time" => Metric::IngestTime,
         "capacity" => Metric::Capacity,
+        "recall_at_1" => Metric::Retrieval(RetrievalKind::RecallAt1),
+        "recall_at_5" => Metric::Retrieval(RetrievalKind::RecallAt5),
+        "recall_at_10" => Metric::Retrieval(RetrievalKind::RecallAt10),
+        "mrr_at_10" => Metric::Retrieval(RetrievalKind::MrrAt10),
         other => {
             return err(format!(
                 "unknown metric `{other}`: use p50, p90, p95, p99, p999, max, mean, min, throughput, \
                  error_rate, requests, errors, cache_hit_rate, vectors, health, gpu_util, server_cpu, \
-                 server_rss, ingest_time or capacity"
+                 server_rss, ingest_time, capacity, recall_at_1, recall_at_5, recall_at_10 or \
+                 mrr_at_10"
             ));
         }
     })
@@ -157,16 +165,18 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, RuleError> {
                 .unwrap_or(v);
             number(num, "requests per second, e.g. `40/s`")
         }
-        Metric::ErrorRate | Metric::CacheHitRate => match v.strip_suffix('%') {
-            Some(n) => Ok(number(n, "a percentage")? / 100.0),
-            None => {
-                let f = number(v, "a percentage like `1%` or a fraction like `0.01`")?;
-                if f > 1.0 {
-                    return err(format!("`{v}` is above 1: write a percentage as `{v}%`"));
+        Metric::ErrorRate | Metric::CacheHitRate | Metric::Retrieval(_) => {
+            match v.strip_suffix('%') {
+                Some(n) => Ok(number(n, "a percentage")? / 100.0),
+                None => {
+                    let f = number(v, "a percentage like `1%` or a fraction like `0.01`")?;
+                    if f > 1.0 {
+                        return err(format!("`{v}` is above 1: write a percentage as `{v}%`"));
+                    }
+                    Ok(f)
                 }
-                Ok(f)
             }
-        },
+        }
         Metric::GpuUtil | Metric::ServerCpu => {
             let n = v.strip_suffix('%').unwrap_or(v);
             number(n, "a percentage like `60%`")
@@ -257,5 +267,35 @@ mod tests {
                 .contains("above 1")
         );
         assert!(parse_rule("health < green").is_err());
+    }
+
+    #[test]
+    fn retrieval_rules_take_a_fraction_or_a_percentage_and_no_endpoint() {
+        let r = parse_rule("recall_at_10 >= 0.9").unwrap();
+        assert_eq!(r.metric, Metric::Retrieval(RetrievalKind::RecallAt10));
+        assert_eq!(r.limit, 0.9);
+        assert!(r.metric.is_retrieval());
+        assert_eq!(parse_rule("recall_at_1 > 60%").unwrap().limit, 0.6);
+        assert_eq!(
+            parse_rule("mrr_at_10 >= 0.75").unwrap().metric,
+            Metric::Retrieval(RetrievalKind::MrrAt10)
+        );
+        assert_eq!(
+            parse_rule("recall_at_5 > 0.8").unwrap().metric,
+            Metric::Retrieval(RetrievalKind::RecallAt5)
+        );
+        assert!(!parse_rule("p95 < 2ms").unwrap().metric.is_retrieval());
+        assert!(
+            parse_rule("recall_at_10 >= 90")
+                .unwrap_err()
+                .0
+                .contains("above 1")
+        );
+        assert!(
+            parse_rule("search.recall_at_10 >= 0.9")
+                .unwrap_err()
+                .0
+                .contains("not per endpoint")
+        );
     }
 }
