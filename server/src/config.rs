@@ -476,6 +476,9 @@ pub struct IngestConfig {
     pub chunk_tokens: usize,
     /// Tokens repeated between consecutive passages of one section.
     pub overlap_tokens: usize,
+    /// Prepend the page title and heading trail (`Title > Section`) to the text the dense
+    /// model embeds. The keyword (BM25) side of hybrid search indexes them either way.
+    pub embed_headings: bool,
     /// Folders `POST /v1/ingest` may read (with everything under them). Empty: ingesting over
     /// HTTP is refused, so a token cannot make the server read its own machine's files. The
     /// `ingest` subcommand ignores it. One path or a list; from the environment one path or a
@@ -492,6 +495,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             chunk_tokens: 256,
+            embed_headings: true,
             overlap_tokens: 64,
             allowed_roots: Vec::new(),
             max_file_bytes: 4 * 1024 * 1024,

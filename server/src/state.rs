@@ -86,7 +86,8 @@ impl Pipeline {
             store.clone(),
             Arc::new(chunker),
             cfg.embedder.batch_size,
-        );
+        )
+        .embed_headings(cfg.ingest.embed_headings);
         Ok(Self {
             embedder,
             store,

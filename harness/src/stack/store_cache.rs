@@ -85,6 +85,7 @@ impl StoreKey {
             "chunking": {
                 "chunk_tokens": cfg.ingest.chunk_tokens,
                 "overlap_tokens": cfg.ingest.overlap_tokens,
+                "embed_headings": cfg.ingest.embed_headings,
             },
         });
         let digest = hex::encode(Sha256::digest(inputs.to_string()));

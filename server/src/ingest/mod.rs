@@ -142,6 +142,7 @@ pub struct Ingestor {
     store: Arc<dyn VectorStore>,
     chunker: Arc<Chunker>,
     batch_size: usize,
+    embed_headings: bool,
 }
 
 struct FilePassages {
@@ -162,7 +163,16 @@ impl Ingestor {
             store,
             chunker,
             batch_size: batch_size.max(1),
+            embed_headings: true,
         }
+    }
+
+    /// Whether the dense model embeds the title and heading trail before the passage
+    /// (`[ingest] embed_headings`, default true). Passage ids differ between the two, so
+    /// switching re-embeds every passage on the next ingest.
+    pub fn embed_headings(mut self, on: bool) -> Self {
+        self.embed_headings = on;
+        self
     }
 
     /// Ingests every .md/.mdx file under `dir` as source `source` (default: the folder's
@@ -263,7 +273,7 @@ impl Ingestor {
             .flat_map(|f| f.passages.iter())
             .filter(|p| !stored.contains(&p.id))
             .map(|p| {
-                let input = embedding_input(p);
+                let input = dense_input(p, self.embed_headings);
                 (self.chunker.count(&input) + 2, p, input)
             })
             .collect();
@@ -441,7 +451,7 @@ impl Ingestor {
             for text in self.chunker.split(&section.text, reserved) {
                 let index = out.len() as u32;
                 out.push(Passage {
-                    id: passage_id(source, rel_path, index, &text),
+                    id: mode_passage_id(source, rel_path, index, &text, self.embed_headings),
                     source: source.to_string(),
                     path: rel_path.to_string(),
                     title: doc.title.clone(),
@@ -494,6 +504,31 @@ fn heading_line(title: &str, heading: &str) -> String {
 /// short passages their topic.
 pub(crate) fn embedding_input(p: &Passage) -> String {
     format!("{}\n{}", heading_line(&p.title, &p.heading), p.text)
+}
+
+/// What the dense model embeds for `p`: [`embedding_input`], or the text alone.
+fn dense_input(p: &Passage, embed_headings: bool) -> String {
+    if embed_headings {
+        embedding_input(p)
+    } else {
+        p.text.clone()
+    }
+}
+
+/// [`passage_id`] for the embedding mode: the text alone embeds to another vector than with
+/// its headings, so it gets another id (and is embedded again when the mode changes).
+fn mode_passage_id(
+    source: &str,
+    path: &str,
+    index: u32,
+    text: &str,
+    embed_headings: bool,
+) -> uuid::Uuid {
+    if embed_headings {
+        passage_id(source, path, index, text)
+    } else {
+        passage_id(source, path, index, &format!("\0text only\0{text}"))
+    }
 }
 
 /// uuid v5 of (source, path, index, sha256 of the text).
@@ -578,6 +613,26 @@ mod tests {
         assert_ne!(a, passage_id("s", "a.md", 0, "text!"));
         assert_ne!(a, passage_id("s", "b.md", 0, "text"));
         assert_ne!(a, passage_id("t", "a.md", 0, "text"));
+    }
+
+    #[test]
+    fn the_embedding_mode_changes_the_input_and_the_id() {
+        let p = Passage {
+            id: uuid::Uuid::nil(),
+            source: "s".into(),
+            path: "a.md".into(),
+            title: "Bun".into(),
+            heading: "Install > Linux".into(),
+            text: "curl it".into(),
+            chunk_index: 0,
+        };
+        assert_eq!(dense_input(&p, true), "Bun > Install > Linux\ncurl it");
+        assert_eq!(dense_input(&p, false), "curl it");
+        let with = mode_passage_id("s", "a.md", 0, "curl it", true);
+        assert_eq!(with, passage_id("s", "a.md", 0, "curl it"));
+        let without = mode_passage_id("s", "a.md", 0, "curl it", false);
+        assert_ne!(with, without);
+        assert_eq!(without, mode_passage_id("s", "a.md", 0, "curl it", false));
     }
 
     #[test]
