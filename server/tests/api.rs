@@ -201,9 +201,10 @@ async fn exact_search_finds_the_true_nearest_and_is_cached_apart_from_index_sear
     assert_eq!(exact_scores.len(), 10, "{exact}");
     assert_eq!(index_scores.len(), 10, "{index}");
     assert!(exact_scores.windows(2).all(|w| w[0] >= w[1]), "{exact}");
-    for (rank, (e, i)) in exact_scores.iter().zip(&index_scores).enumerate() {
-        assert!(e + 1e-5 >= *i, "rank {rank}: exact {e} < index {i}");
-    }
+    assert!(index_scores.windows(2).all(|w| w[0] >= w[1]), "{index}");
+    // With hybrid search (the default) a score is the fused rank score, not a cosine, so an
+    // exact answer's scores need not beat the index's rank for rank; how far the index
+    // agrees with exact search is measured by `harness eval` (harness/tests/eval.rs).
 
     // Not a boolean: a 400 that names the field.
     let resp = search(query, json!({ "exact": "yes" })).await;

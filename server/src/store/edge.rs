@@ -504,16 +504,18 @@ impl VectorStore for EdgeStore {
                 }
             };
             let points = shard.query(request).map_err(op_err("search"))?;
-            Ok(points
-                .into_iter()
-                .map(|p| {
-                    let id = match p.id {
-                        PointId::Uuid(u) => u.to_string(),
-                        PointId::NumId(n) => n.to_string(),
-                    };
-                    Hit::from_payload(id, p.score, &p.payload.map(|p| p.0).unwrap_or_default())
-                })
-                .collect())
+            Ok(super::in_rank_order(
+                points
+                    .into_iter()
+                    .map(|p| {
+                        let id = match p.id {
+                            PointId::Uuid(u) => u.to_string(),
+                            PointId::NumId(n) => n.to_string(),
+                        };
+                        Hit::from_payload(id, p.score, &p.payload.map(|p| p.0).unwrap_or_default())
+                    })
+                    .collect(),
+            ))
         })
         .await
     }

@@ -150,6 +150,15 @@ pub struct Hit {
     pub text: String,
 }
 
+/// `hits` best first, equal scores by point id. Hybrid search's fused scores tie often
+/// (ranks 1 and 2 in one list, 2 and 1 in the other), and the engine breaks ties by its
+/// internal order, which a restart or a re-layout of segments changes: the same question must
+/// get the same answer order.
+pub(crate) fn in_rank_order(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    hits
+}
+
 impl Hit {
     /// A hit from a stored point: its id, score and [`Passage::payload`].
     pub fn from_payload(id: String, score: f32, payload: &Map<String, Value>) -> Self {
@@ -336,6 +345,18 @@ pub fn normalize_prefix(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_scores_are_ordered_by_id() {
+        let hit = |id: &str, score: f32| Hit {
+            id: id.into(),
+            score,
+            ..Hit::from_payload(String::new(), 0.0, &Map::new())
+        };
+        let ranked = in_rank_order(vec![hit("b", 0.5), hit("c", 0.9), hit("a", 0.5)]);
+        let ids: Vec<&str> = ranked.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+    }
 
     #[test]
     fn prefixes_of_a_path() {

@@ -531,11 +531,13 @@ impl VectorStore for QdrantStore {
             }
         }
         let found = self.client.query(request).await.map_err(op("search"))?;
-        Ok(found
-            .result
-            .into_iter()
-            .map(|p| Hit::from_payload(id_text(p.id), p.score, &json(p.payload)))
-            .collect())
+        Ok(super::in_rank_order(
+            found
+                .result
+                .into_iter()
+                .map(|p| Hit::from_payload(id_text(p.id), p.score, &json(p.payload)))
+                .collect(),
+        ))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
