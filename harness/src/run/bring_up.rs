@@ -246,15 +246,7 @@ async fn bring_up_embedded(
     let base_url = server.base_url.clone();
     let api = Api::new(&base_url);
     let mint = TokenMint::new(&secret, lifetime);
-    let mut corpus_info = CorpusInfo {
-        source: corpus::DEFAULT_SOURCE.into(),
-        ..Default::default()
-    };
-    if let Some((path, source)) = corpus_dir {
-        corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
-    }
-    let health = wait_ready(scenario, &api).await?;
-    corpus_info.vectors = health.vectors.or(corpus_info.vectors);
+    let (corpus_info, health) = ingest_then_ready(scenario, &api, &mint, corpus_dir).await?;
     let store_note = store
         .as_mut()
         .and_then(|s| s.check_after_ingest(&corpus_info));
@@ -441,6 +433,26 @@ fn describe_backends(h: &Health) -> String {
 /// Waits until `/health` says the server can be measured: green, or yellow when the
 /// generator is off on purpose and vectors are there (servers that report a disabled
 /// generator as yellow).
+/// Ingests the run's corpus, if it has one, then waits until the server is ready: the
+/// corpus's figures (with the vector count the server reports) and the ready health.
+pub(super) async fn ingest_then_ready(
+    scenario: &Scenario,
+    api: &Api,
+    mint: &TokenMint,
+    corpus_dir: Option<(PathBuf, String)>,
+) -> Result<(CorpusInfo, Health), RunError> {
+    let mut corpus_info = CorpusInfo {
+        source: corpus::DEFAULT_SOURCE.into(),
+        ..Default::default()
+    };
+    if let Some((path, source)) = corpus_dir {
+        corpus_info = ingest(scenario, api, mint, &path, source).await?;
+    }
+    let health = wait_ready(scenario, api).await?;
+    corpus_info.vectors = health.vectors.or(corpus_info.vectors);
+    Ok((corpus_info, health))
+}
+
 pub(super) async fn wait_ready(scenario: &Scenario, api: &Api) -> Result<Health, RunError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -8,16 +8,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::bring_up::{Up, start_server, wait_ready};
-use super::corpus::{ingest, run_corpus};
+use super::bring_up::{Up, ingest_then_ready, start_server};
+use super::corpus::run_corpus;
 use super::{RunError, RunOptions};
 use crate::auth::{self, TokenMint};
 use crate::load::client::Api;
 use crate::output::console;
 use crate::scenario::Scenario;
+use crate::stack::StackError;
 use crate::stack::containers::{ContainersSpec, ContainersStack, OllamaUse, ServerMode};
-use crate::stack::{StackError, corpus};
-use crate::summary::CorpusInfo;
 
 /// Checks the Docker daemon, then brings the stack up unless ctrl-c comes first.
 pub(super) async fn bring_up(
@@ -94,15 +93,7 @@ async fn bring_up_containers(
     };
     let api = Api::new(&base_url);
     let mint = TokenMint::new(&secret, lifetime);
-    let mut corpus_info = CorpusInfo {
-        source: corpus::DEFAULT_SOURCE.into(),
-        ..Default::default()
-    };
-    if let Some((path, source)) = corpus_dir {
-        corpus_info = ingest(scenario, &api, &mint, &path, source).await?;
-    }
-    let health = wait_ready(scenario, &api).await?;
-    corpus_info.vectors = health.vectors.or(corpus_info.vectors);
+    let (corpus_info, health) = ingest_then_ready(scenario, &api, &mint, corpus_dir).await?;
     stack.watch_interrupts();
     Ok(Up::containers(
         base_url,
