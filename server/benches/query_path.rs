@@ -81,9 +81,8 @@ fn fixture() -> Fixture {
     .expect("ingest");
     let mut tokenizer = tokenizers::Tokenizer::from_file(
         assets
-            .embedding_model()
+            .tokenizer_dir()
             .expect("model files")
-            .tokenizer_dir
             .join("tokenizer.json"),
     )
     .expect("tokenizer");

@@ -26,6 +26,8 @@ CONFIGURATION (TOML file given by --config; every key also as RAGBENCH_<SECTION>
   [assets]    cache_dir                        fetched models/corpus (env RAGBENCH_CACHE,
                                                default ~/.cache/ragbench)
   [embedder]  backend = \"fastembed\"          all-MiniLM-L6-v2 on ONNX Runtime (CPU)
+              quantized = true                 int8 matrix products (a graph derived once
+                                               from the published one); false: the published
               model_onnx, tokenizer_dir        your own model files instead of the cached ones
               ort_library                      libonnxruntime.so (or env ORT_DYLIB_PATH)
               threads (ingestion), query_sessions (one per core), lone_queries_wide
@@ -305,12 +307,14 @@ async fn ingest(cfg: Config, dir: PathBuf, source: Option<String>) -> anyhow::Re
         )
         .await?;
     println!(
-        "ingested {} files, {} chunks in {:.1} s ({:.1} chunks/s); {} stale removed; \
-         {} vectors in the collection; {} skipped; source {:?}",
+        "ingested {} files, {} chunks in {:.1} s ({:.1} chunks/s; embedding {:.1} s, store \
+         {:.1} s); {} stale removed; {} vectors in the collection; {} skipped; source {:?}",
         summary.files,
         summary.chunks,
         summary.seconds,
         summary.chunks_per_sec,
+        summary.embed_seconds,
+        summary.store_seconds,
         summary.deleted,
         summary.vectors,
         summary.skipped.len(),

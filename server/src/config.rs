@@ -225,8 +225,13 @@ pub enum CandleDtype {
 pub struct EmbedderConfig {
     /// The backend.
     pub backend: EmbedderBackend,
-    /// ONNX model file; default: the cached int8 all-MiniLM-L6-v2.
+    /// ONNX model file; default: the cached all-MiniLM-L6-v2 graph that `quantized` picks.
     pub model_onnx: Option<PathBuf>,
+    /// fastembed: run the matrix products in int8 (a graph derived once from the published one
+    /// by ONNX Runtime's dynamic quantization: 1.7x faster, cosine >= 0.989 to it); `false`
+    /// runs the published graph, whose int8 weights are turned back into f32 before each
+    /// product. Ignored with `model_onnx`.
+    pub quantized: bool,
     /// Folder with tokenizer.json, config.json, special_tokens_map.json, tokenizer_config.json.
     pub tokenizer_dir: Option<PathBuf>,
     /// ONNX Runtime shared library; default `ORT_DYLIB_PATH` or the cached one.
@@ -279,6 +284,7 @@ impl Default for EmbedderConfig {
         Self {
             backend: EmbedderBackend::Fastembed,
             model_onnx: None,
+            quantized: true,
             tokenizer_dir: None,
             ort_library: None,
             threads: None,

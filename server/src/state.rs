@@ -68,10 +68,7 @@ impl Pipeline {
         let embedder = crate::embed::build(&cfg.embedder, &assets).await?;
         let tokenizer_json = match &cfg.embedder.tokenizer_dir {
             Some(dir) => dir.join("tokenizer.json"),
-            None => assets
-                .embedding_model()?
-                .tokenizer_dir
-                .join("tokenizer.json"),
+            None => assets.tokenizer_dir()?.join("tokenizer.json"),
         };
         let chunker = Chunker::load(
             &tokenizer_json,

@@ -1,6 +1,8 @@
 //! The candle embedder on the CPU, against the real model files: it must agree with the ONNX
-//! embedder (same model; int8 vs fp32 weights), and the binary's `probe` must run it and refuse
-//! CUDA with a clear message in a build without the `cuda` feature.
+//! embedder's published graph (same model: int8-stored weights multiplied in f32, vs fp32
+//! weights), the default int8 graph must rank passages as the published one does, and the
+//! binary's `probe` must run candle and refuse CUDA with a clear message in a build without
+//! the `cuda` feature.
 
 use std::process::Command;
 
@@ -21,10 +23,18 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The ONNX embedder on the published graph, whose arithmetic is f32 like candle's.
+fn published_onnx() -> EmbedderConfig {
+    EmbedderConfig {
+        quantized: false,
+        ..EmbedderConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candle_on_the_cpu_agrees_with_the_onnx_embedder() {
     let assets = AssetCache::from_env();
-    let onnx = embed::build(&EmbedderConfig::default(), &assets)
+    let onnx = embed::build(&published_onnx(), &assets)
         .await
         .expect("fastembed loads");
     let candle_cfg = EmbedderConfig {
@@ -45,7 +55,7 @@ async fn candle_on_the_cpu_agrees_with_the_onnx_embedder() {
         let one = candle.embed_query(text).await.unwrap();
         let norm = one.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "{text}: norm {norm}");
-        // int8 quantization is the whole gap: 0.998 or better on corpus passages.
+        // The int8 storage of the weights is the whole gap: 0.998 or better on passages.
         let agree = cosine(&one, &reference[i]);
         assert!(agree > 0.99, "{text}: candle vs ONNX cosine {agree}");
         // A query alone and the same text padded inside a batch give the same vector.
@@ -123,35 +133,31 @@ fn top(query: &[f32], passages: &[Vec<f32>], k: usize) -> Vec<usize> {
     ranked.into_iter().take(k).map(|(i, _)| i).collect()
 }
 
-/// The bar for the candle backend on the CPU (fp32) against the default ONNX one
-/// (int8): cosine >= 0.98 on each of 200 corpus passages, and the same top 5 of those
-/// passages for at least 90 of 100 queries.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn candle_and_onnx_rank_corpus_passages_alike() {
-    let assets = AssetCache::from_env();
-    let onnx = embed::build(&EmbedderConfig::default(), &assets)
-        .await
-        .unwrap();
-    let candle_cfg = EmbedderConfig {
-        backend: EmbedderBackend::Candle,
-        ..EmbedderConfig::default()
-    };
-    let candle = embed::build(&candle_cfg, &assets).await.unwrap();
+/// How two embedders' rankings of the same passages compare over a set of queries.
+#[derive(Debug)]
+struct RankAgreement {
+    /// Lowest cosine between the two vectors of one passage.
+    min_passage_cosine: f32,
+    /// Queries whose top 5 is the same set.
+    same_top5: usize,
+    /// Queries whose top 5 is the same set up to passages within 0.01 of `b`'s fifth score.
+    same_up_to_ties: usize,
+    /// Most passages one query's two top-5 sets differ by (2 = one swapped out).
+    worst_difference: usize,
+}
 
+/// Embeds 200 corpus passages and 100 queries (the harness's questions, then pages'
+/// front-matter descriptions) with both embedders and compares each query's top 5.
+async fn rank_agreement(a: &dyn embed::Embedder, b: &dyn embed::Embedder) -> RankAgreement {
     let passages = corpus_passages(200);
     assert_eq!(passages.len(), 200);
-    let by_onnx = onnx.embed_batch(passages.clone()).await.unwrap();
-    let by_candle = candle.embed_batch(passages.clone()).await.unwrap();
-    for (i, (a, b)) in by_onnx.iter().zip(&by_candle).enumerate() {
-        let agree = cosine(a, b);
-        assert!(
-            agree >= 0.98,
-            "passage {i}: cosine {agree}\n{}",
-            passages[i]
-        );
-    }
-
-    // The harness's questions, then pages' front-matter descriptions, to 100 queries.
+    let by_a = a.embed_batch(passages.clone()).await.unwrap();
+    let by_b = b.embed_batch(passages.clone()).await.unwrap();
+    let min_passage_cosine = by_a
+        .iter()
+        .zip(&by_b)
+        .map(|(x, y)| cosine(x, y))
+        .fold(f32::INFINITY, f32::min);
     let questions = include_str!("../../scenarios/questions.txt");
     let mut queries: Vec<String> = questions
         .lines()
@@ -162,36 +168,74 @@ async fn candle_and_onnx_rank_corpus_passages_alike() {
     queries.extend(corpus_descriptions(100 - queries.len()));
     queries.truncate(100);
     assert_eq!(queries.len(), 100);
-    // int8 against fp32 moves scores by a few thousandths: passages within 0.01 of the fifth
-    // (measured here: every differing top 5 was one swap at ranks 5/6 within 0.009) trade
-    // places. A top 5 agrees when it is the same set up to such a tie, and never loses more
-    // than one passage.
-    let (mut same, mut exactly) = (0, 0);
+    let mut agreement = RankAgreement {
+        min_passage_cosine,
+        same_top5: 0,
+        same_up_to_ties: 0,
+        worst_difference: 0,
+    };
     for query in &queries {
-        let q = candle.embed_query(query).await.unwrap();
-        let mut a = top(&onnx.embed_query(query).await.unwrap(), &by_onnx, 5);
-        let mut b = top(&q, &by_candle, 5);
-        let fifth = cosine(&q, &by_candle[b[4]]);
-        a.sort_unstable();
-        b.sort_unstable();
-        let differing: Vec<usize> = a
+        let q = b.embed_query(query).await.unwrap();
+        let mut top_a = top(&a.embed_query(query).await.unwrap(), &by_a, 5);
+        let mut top_b = top(&q, &by_b, 5);
+        let fifth = cosine(&q, &by_b[top_b[4]]);
+        top_a.sort_unstable();
+        top_b.sort_unstable();
+        let differing: Vec<usize> = top_a
             .iter()
-            .filter(|i| !b.contains(i))
-            .chain(b.iter().filter(|i| !a.contains(i)))
+            .filter(|i| !top_b.contains(i))
+            .chain(top_b.iter().filter(|i| !top_a.contains(i)))
             .copied()
             .collect();
-        assert!(differing.len() <= 2, "{query}: top 5 {a:?} vs {b:?}");
         let tied = differing
             .iter()
-            .all(|&i| (cosine(&q, &by_candle[i]) - fifth).abs() < 0.01);
-        exactly += usize::from(differing.is_empty());
-        same += usize::from(tied);
+            .all(|&i| (cosine(&q, &by_b[i]) - fifth).abs() < 0.01);
+        agreement.same_top5 += usize::from(differing.is_empty());
+        agreement.same_up_to_ties += usize::from(tied);
+        agreement.worst_difference = agreement.worst_difference.max(differing.len());
     }
-    eprintln!("same top 5: {exactly} of 100 exactly, {same} up to ties within 0.01");
-    assert!(
-        same >= 90,
-        "same top 5 (up to ties) for {same} of 100 queries"
-    );
+    eprintln!("{agreement:?}");
+    agreement
+}
+
+/// The bar for the candle backend on the CPU (fp32) against the ONNX model (int8
+/// storage, f32 arithmetic): cosine >= 0.98 on each of 200 corpus passages, and the same top
+/// 5 of those passages for at least 90 of 100 queries. Measured: every differing top 5 was one
+/// swap at ranks 5/6 within 0.009, so a top 5 agrees when it is the same set up to such a tie,
+/// and never loses more than one passage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candle_and_onnx_rank_corpus_passages_alike() {
+    let assets = AssetCache::from_env();
+    let onnx = embed::build(&published_onnx(), &assets).await.unwrap();
+    let candle_cfg = EmbedderConfig {
+        backend: EmbedderBackend::Candle,
+        ..EmbedderConfig::default()
+    };
+    let candle = embed::build(&candle_cfg, &assets).await.unwrap();
+    let agreement = rank_agreement(onnx.as_ref(), candle.as_ref()).await;
+    assert!(agreement.min_passage_cosine >= 0.98, "{agreement:?}");
+    assert!(agreement.worst_difference <= 2, "{agreement:?}");
+    assert!(agreement.same_up_to_ties >= 90, "{agreement:?}");
+}
+
+/// The default graph (int8 matrix products) against the published one. int8 activations move
+/// scores more than int8 storage does, and neighbouring windows of one page score within
+/// hundredths of each other, so top-5 sets of these 200 passages differ often (measured: the
+/// same set for 44 of 100 queries, 67 up to ties within 0.01, at worst 3 of 5 passages
+/// swapped, passage cosine >= 0.9867); which *pages* come first is what the int8 graph must
+/// keep, and `harness eval` measured that unchanged (whole corpus, 128 queries: recall@10 0.969
+/// both, MRR@10 0.809 vs 0.808). These bars catch a broken quantization, not noise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_int8_graph_ranks_corpus_passages_like_the_published_one() {
+    let assets = AssetCache::from_env();
+    let int8 = embed::build(&EmbedderConfig::default(), &assets)
+        .await
+        .unwrap();
+    let published = embed::build(&published_onnx(), &assets).await.unwrap();
+    let agreement = rank_agreement(int8.as_ref(), published.as_ref()).await;
+    assert!(agreement.min_passage_cosine >= 0.98, "{agreement:?}");
+    assert!(agreement.worst_difference <= 6, "{agreement:?}");
+    assert!(agreement.same_up_to_ties >= 55, "{agreement:?}");
 }
 
 /// f16 weights (the GPU default) give the f32 vectors: candle's own BERT mask multiplied by

@@ -16,11 +16,11 @@ const OVERLAP_TOKENS: usize = 8;
 fn chunker() -> &'static Chunker {
     static CHUNKER: OnceLock<Chunker> = OnceLock::new();
     CHUNKER.get_or_init(|| {
-        let files = ragbench_server::assets::AssetCache::from_env()
-            .embedding_model()
+        let tokenizer_dir = ragbench_server::assets::AssetCache::from_env()
+            .tokenizer_dir()
             .expect("the embedding model's files can be fetched");
         Chunker::load(
-            &files.tokenizer_dir.join("tokenizer.json"),
+            &tokenizer_dir.join("tokenizer.json"),
             CHUNK_TOKENS,
             OVERLAP_TOKENS,
         )

@@ -75,7 +75,7 @@ pub(super) async fn ingest(
 ) -> Result<CorpusInfo, RunError> {
     let files = corpus::markdown_files(path)?.len();
     let spin = console::spinner(format!(
-        "ingesting {files} files from {} (embedding every chunk on this machine)",
+        "ingesting {files} files from {} (passages already stored are kept, new ones embedded)",
         path.display()
     ));
     let started = Instant::now();

@@ -363,6 +363,8 @@ mod tests {
             skipped: Vec::new(),
             seconds: 0.1,
             chunks_per_sec: 20.0,
+            embed_seconds: 0.05,
+            store_seconds: 0.04,
             vectors: 2,
         }))
     }

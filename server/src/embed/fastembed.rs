@@ -1,4 +1,5 @@
-//! fastembed on ONNX Runtime (loaded dynamically), all-MiniLM-L6-v2, mean pooling.
+//! fastembed on ONNX Runtime (loaded dynamically), all-MiniLM-L6-v2, mean pooling; by default
+//! the graph whose matrix products run in int8 (`[embedder] quantized`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +62,9 @@ impl FastembedEmbedder {
         let (onnx, tokenizer_dir) = match (&cfg.model_onnx, &cfg.tokenizer_dir) {
             (Some(onnx), Some(dir)) => (onnx.clone(), dir.clone()),
             (onnx, dir) => {
-                let files = assets.embedding_model().map_err(|e| load(&e))?;
+                let files = assets
+                    .embedding_model(cfg.quantized)
+                    .map_err(|e| load(&e))?;
                 (
                     onnx.clone().unwrap_or(files.onnx),
                     dir.clone().unwrap_or(files.tokenizer_dir),

@@ -13,7 +13,7 @@ pub mod progress;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -131,6 +131,13 @@ pub struct IngestSummary {
     pub seconds: f64,
     /// Passages per second, embedding included.
     pub chunks_per_sec: f64,
+    /// Of `seconds`, spent waiting for the embedder.
+    #[serde(default)]
+    pub embed_seconds: f64,
+    /// Of `seconds`, spent writing passages (upserts and stale deletions) and building the
+    /// indexes.
+    #[serde(default)]
+    pub store_seconds: f64,
     /// Vectors in the collection afterwards.
     pub vectors: u64,
 }
@@ -279,24 +286,30 @@ impl Ingestor {
             .collect();
         queue.sort_by_key(|(tokens, ..)| *tokens);
         let upserted = queue.len();
+        let (mut embed_time, mut store_time) = (Duration::ZERO, Duration::ZERO);
         let mut rest = queue.as_slice();
         while !rest.is_empty() {
             let n = batch_len(rest, self.batch_size, MAX_BATCH_TOKENS);
             let (group, tail) = rest.split_at(n);
             rest = tail;
             let texts = group.iter().map(|(_, _, input)| input.clone()).collect();
+            let t = Instant::now();
             let vectors = self.embedder.embed_batch(texts).await?;
+            embed_time += t.elapsed();
             let points = group
                 .iter()
                 .map(|(_, p, _)| (*p).clone())
                 .zip(vectors)
                 .collect();
+            let t = Instant::now();
             self.store.upsert(points).await?;
+            store_time += t.elapsed();
             bar.inc(n as u64);
             counters.embedded(n);
         }
         bar.finish_and_clear();
         counters.stage(Stage::RemovingStale);
+        let t = Instant::now();
         let mut deleted = 0;
         for file in &files {
             let keep: Vec<uuid::Uuid> = file.passages.iter().map(|p| p.id).collect();
@@ -307,6 +320,7 @@ impl Ingestor {
         }
         counters.stage(Stage::Indexing);
         self.store.optimize().await?;
+        store_time += t.elapsed();
         self.embedder.release_memory().await;
         release_freed_memory();
         let vectors = self.store.count().await?;
@@ -325,6 +339,8 @@ impl Ingestor {
             } else {
                 0.0
             },
+            embed_seconds: embed_time.as_secs_f64(),
+            store_seconds: store_time.as_secs_f64(),
             vectors,
         })
     }
