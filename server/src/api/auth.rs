@@ -46,12 +46,22 @@ impl Claims {
 }
 
 /// Verifies tokens with one shared secret.
+///
+/// A token that passed every check is remembered with its claims (bounded, dropped after 10
+/// minutes unused), and its later uses only re-check `exp`: the one claim that can turn a
+/// good token bad with time (`nbf` and `iat` only become more valid). Verifying the same token
+/// again (base64, HMAC, the header's and claims' JSON) was 13 % of the server's CPU on cached
+/// searches. Only verified tokens enter, so a forged one costs a full check every time.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
+    verified: moka::sync::Cache<String, Claims>,
 }
+
+/// Tokens remembered as verified.
+const VERIFIED_TOKENS: u64 = 10_000;
 
 impl JwtVerifier {
     /// A verifier for `secret`; `[auth] leeway_secs` of clock skew is tolerated on `exp`, `nbf`
@@ -81,11 +91,32 @@ impl JwtVerifier {
             validation,
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
         }
     }
 
     /// Checks a bearer token.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(claims) = self.verified.get(token) {
+            // jsonwebtoken's rule: expired once `exp` is more than the leeway in the past.
+            if claims.exp.saturating_add(self.validation.leeway) < unix_now() {
+                self.verified.invalidate(token);
+                return Err(ApiError::unauthorized(
+                    self.explain(&ErrorKind::ExpiredSignature, false),
+                ));
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify_fully(token)?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// Every check: header, signature, issuer, audience, `exp`, `nbf`, `iat`.
+    fn verify_fully(&self, token: &str) -> Result<Claims, ApiError> {
         // The header alone first, so a bad header and bad claims get different messages.
         match decode_header(token) {
             Ok(header) if header.alg == Algorithm::HS256 => {}
@@ -97,10 +128,7 @@ impl JwtVerifier {
             .map_err(|e| ApiError::unauthorized(self.explain(e.kind(), false)))?;
         // jsonwebtoken does not look at `iat`: a token minted in the future is a clock problem
         // or a forgery, treated like an early `nbf`.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = unix_now();
         if claims
             .iat
             .is_some_and(|iat| iat > now.saturating_add(self.validation.leeway))
@@ -189,6 +217,13 @@ impl JwtVerifier {
     }
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 const WRONG_ALG: &str = "token must be signed with HS256 (`\"alg\": \"HS256\"` in its header)";
 
 /// Middleware: rejects requests without a valid `Authorization: Bearer` token, and hands the
@@ -246,5 +281,37 @@ mod tests {
         assert!(claims(Some("ingest")).has_scope("ingest"));
         assert!(!claims(Some("ingestion")).has_scope("ingest"));
         assert!(!claims(None).has_scope("ingest"));
+    }
+
+    fn mint(secret: &str, exp: u64) -> String {
+        let claims = serde_json::json!({ "sub": "t", "exp": exp });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_forged_one_is_never_remembered() {
+        let secret = "a-test-secret-of-thirty-two-bytes!!";
+        let verifier = JwtVerifier::new(secret, &AuthConfig::default());
+        let token = mint(secret, unix_now() + 1);
+        assert_eq!(verifier.verify(&token).unwrap().sub.as_deref(), Some("t"));
+        assert!(verifier.verified.contains_key(&token));
+        // Served from memory now, until `exp` passes.
+        assert!(verifier.verify(&token).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(2_100));
+        let err = verifier.verify(&token).unwrap_err();
+        assert!(err.message.contains("expired"), "{}", err.message);
+        assert!(!verifier.verified.contains_key(&token));
+
+        let forged = mint("another-secret-of-thirty-two-bytes!", unix_now() + 600);
+        for _ in 0..2 {
+            let err = verifier.verify(&forged).unwrap_err();
+            assert!(err.message.contains("signature"), "{}", err.message);
+        }
+        assert!(!verifier.verified.contains_key(&forged));
     }
 }

@@ -35,18 +35,17 @@ impl StageTimings {
 
     /// The header value, with `total` last: `cache;desc="hit";dur=0.012, total;dur=0.020`.
     pub fn header(&self) -> HeaderValue {
-        let mut parts: Vec<String> = self
-            .stages
-            .iter()
-            .map(|(name, ms, desc)| match desc {
-                Some(d) => format!("{name};desc=\"{d}\";dur={ms:.3}"),
-                None => format!("{name};dur={ms:.3}"),
-            })
-            .collect();
-        parts.push(format!(
-            "total;dur={:.3}",
-            self.started.elapsed().as_secs_f64() * 1000.0
-        ));
-        HeaderValue::from_str(&parts.join(", ")).unwrap_or(HeaderValue::from_static("total"))
+        use std::fmt::Write;
+        // One buffer: this runs on every cached answer.
+        let mut value = String::with_capacity(96);
+        for (name, ms, desc) in &self.stages {
+            let _ = match desc {
+                Some(d) => write!(value, "{name};desc=\"{d}\";dur={ms:.3}, "),
+                None => write!(value, "{name};dur={ms:.3}, "),
+            };
+        }
+        let total = self.started.elapsed().as_secs_f64() * 1000.0;
+        let _ = write!(value, "total;dur={total:.3}");
+        HeaderValue::try_from(value).unwrap_or(HeaderValue::from_static("total"))
     }
 }
