@@ -106,7 +106,8 @@ impl FastembedEmbedder {
             batch_size: cfg.batch_size.max(1),
             detail: format!(
                 "all-MiniLM-L6-v2 ({}), {query_count} query sessions{}",
-                onnx.display(),
+                // The file's name only: `/health` answers anyone, paths stay in the log.
+                onnx.file_name().unwrap_or_default().to_string_lossy(),
                 if cfg.lone_queries_wide {
                     ", a lone query on all threads"
                 } else {
