@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use moka::future::Cache;
+use moka::sync::Cache;
 use serde::Serialize;
 
 use crate::config::CacheConfig;
@@ -51,9 +51,9 @@ impl<T: Cacheable> ResponseCache<T> {
     }
 
     /// Looks `key` up, counting the hit or miss; a hit is the JSON body to send.
-    pub async fn get(&self, key: &str) -> Option<Bytes> {
+    pub fn get(&self, key: &str) -> Option<Bytes> {
         let found = match &self.inner {
-            Some(cache) => cache.get(key).await,
+            Some(cache) => cache.get(key),
             None => None,
         };
         let name = if found.is_some() {
@@ -73,7 +73,7 @@ impl<T: Cacheable> ResponseCache<T> {
     }
 
     /// Stores `response` as a hit will send it; `response` itself is left saying not cached.
-    pub async fn insert(&self, key: String, response: &mut T) {
+    pub fn insert(&self, key: String, response: &mut T) {
         let Some(cache) = &self.inner else {
             return;
         };
@@ -81,7 +81,7 @@ impl<T: Cacheable> ResponseCache<T> {
         let body = serde_json::to_vec(response);
         response.set_cached(false);
         match body {
-            Ok(body) => cache.insert(key, Bytes::from(body)).await,
+            Ok(body) => cache.insert(key, Bytes::from(body)),
             // Not reachable for these types (strings and numbers); a response that cannot be
             // serialized is simply not cached, and the handler reports the failure itself.
             Err(e) => tracing::warn!(route = self.route, "response not cached: {e}"),
@@ -91,10 +91,15 @@ impl<T: Cacheable> ResponseCache<T> {
 
 /// Normalises free text for a cache key: case and runs of whitespace do not matter.
 pub fn normalize_text(text: &str) -> String {
-    text.split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
+    // One allocation: this runs on every search and question, hits included.
+    let mut key = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    key
 }
 
 #[cfg(test)]

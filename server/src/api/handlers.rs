@@ -221,7 +221,7 @@ pub async fn search(
     );
 
     let t = Instant::now();
-    if let Some(hit) = state.search_cache.get(&key).await {
+    if let Some(hit) = state.search_cache.get(&key) {
         timings.record("cache", t, Some("hit"));
         return Ok(cached_with_timing(&timings, hit));
     }
@@ -242,7 +242,7 @@ pub async fn search(
         hits,
         cached: false,
     };
-    state.search_cache.insert(key, &mut response).await;
+    state.search_cache.insert(key, &mut response);
     Ok(with_timing(&timings, response))
 }
 
@@ -270,7 +270,7 @@ pub async fn query(
     );
 
     let t = Instant::now();
-    if let Some(hit) = state.query_cache.get(&key).await {
+    if let Some(hit) = state.query_cache.get(&key) {
         timings.record("cache", t, Some("hit"));
         return Ok(cached_with_timing(&timings, hit));
     }
@@ -332,7 +332,7 @@ pub async fn query(
         cached: false,
         tokens: generation.tokens,
     };
-    state.query_cache.insert(key, &mut response).await;
+    state.query_cache.insert(key, &mut response);
     Ok(with_timing(&timings, response))
 }
 

@@ -71,6 +71,13 @@ impl FastembedEmbedder {
                 )
             }
         };
+        if cfg.quantized && cfg.model_onnx.is_none() && !int8_dot_products_exact() {
+            tracing::warn!(
+                "this CPU has no VNNI instructions: ONNX Runtime's int8 products (u8 x s8) can \
+                 saturate on it and move the vectors; check retrieval with `harness eval`, or \
+                 set [embedder] quantized = false"
+            );
+        }
         let read = |name: &str| {
             let path = tokenizer_dir.join(name);
             std::fs::read(&path).map_err(|e| EmbedError::Load(format!("{}: {e}", path.display())))
@@ -170,6 +177,20 @@ impl FastembedEmbedder {
         })
         .await
         .map_err(|e| EmbedError::Inference(e.to_string()))?
+    }
+}
+
+/// Whether ONNX Runtime's u8 x s8 products are exact here: with VNNI they accumulate in 32
+/// bits; without it, x86 kernels add pairs in saturating 16-bit arithmetic.
+fn int8_dot_products_exact() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
     }
 }
 
