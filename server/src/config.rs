@@ -236,12 +236,13 @@ pub struct EmbedderConfig {
     pub tokenizer_dir: Option<PathBuf>,
     /// ONNX Runtime shared library; default `ORT_DYLIB_PATH` or the cached one.
     pub ort_library: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads of the ingestion session; default: all cores.
+    /// Cores ingestion uses (one single-threaded session each, sharing every batch), and the
+    /// intra-op threads of the session a lone query runs on; default: all cores.
     pub threads: Option<usize>,
     /// Single-threaded sessions serving queries in parallel; default: one per core.
     pub query_sessions: Option<usize>,
-    /// A query arriving while no other is in flight runs on the ingestion session (all
-    /// `threads`) instead of a single-threaded one.
+    /// A query arriving while no other query and no ingestion is in flight runs on a session
+    /// using all `threads` instead of a single-threaded one.
     pub lone_queries_wide: bool,
     /// Passages per batch during ingestion.
     pub batch_size: usize,
