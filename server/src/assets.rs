@@ -254,6 +254,25 @@ quantize_dynamic(folded, out, weight_type=QuantType.QInt8, per_channel=True)
 "#,
 };
 
+/// The pinned sha256 of the model file an embedder configured as `cfg` loads from this cache,
+/// or `None` when it loads a file of the user's (`model_onnx`, `model_safetensors`) or
+/// embeds on another server. A cached store's vectors are only as current as this: a new
+/// pinned graph changes it, and with it every key that names it.
+pub fn default_embedding_model_sha256(cfg: &crate::config::EmbedderConfig) -> Option<&'static str> {
+    use crate::config::EmbedderBackend;
+    match cfg.backend {
+        EmbedderBackend::Fastembed if cfg.model_onnx.is_none() => Some(if cfg.quantized {
+            MINILM_ONNX_INT8.sha256
+        } else {
+            MINILM_ONNX.members[0].sha256
+        }),
+        EmbedderBackend::Candle if cfg.model_safetensors.is_none() => {
+            Some(MINILM_SAFETENSORS.members[0].sha256)
+        }
+        _ => None,
+    }
+}
+
 /// A model made from a fetched one by a pinned Python tool set.
 #[derive(Debug)]
 struct DerivedModel {

@@ -81,6 +81,8 @@ impl StoreKey {
             "corpus_files": files.len(),
             "corpus_sha256": hex::encode(Sha256::digest(files.join("\n"))),
             "embedder": cfg.embedder,
+            "embedding_model_sha256":
+                ragbench_server::assets::default_embedding_model_sha256(&cfg.embedder),
             "store": store,
             "chunking": {
                 "chunk_tokens": cfg.ingest.chunk_tokens,
@@ -281,6 +283,14 @@ mod tests {
         let mut hybrid = Config::default();
         hybrid.store.hybrid = !hybrid.store.hybrid;
         assert_ne!(key, StoreKey::new(&hybrid, corpus.path(), "docs").unwrap());
+        // The published graph's vectors are not the int8 graph's.
+        let mut published = Config::default();
+        published.embedder.quantized = !published.embedder.quantized;
+        let published_key = StoreKey::new(&published, corpus.path(), "docs").unwrap();
+        assert_ne!(
+            key.inputs["embedding_model_sha256"],
+            published_key.inputs["embedding_model_sha256"]
+        );
         let mut embedded = Config::default();
         embedded.embedder.max_length = 256;
         assert_ne!(
