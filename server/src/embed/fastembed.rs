@@ -140,7 +140,7 @@ impl FastembedEmbedder {
     async fn run_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
         let (sessions, recipe) = (Arc::clone(&self.ingest_sessions), Arc::clone(&self.recipe));
         let (workers, batch) = (self.ingest_workers, self.batch_size);
-        let _running = InFlight::enter(&self.batches_in_flight);
+        let (_running, _) = InFlight::enter(&self.batches_in_flight);
         tokio::task::spawn_blocking(move || {
             let mut sessions = sessions.lock().unwrap_or_else(|p| p.into_inner());
             while sessions.len() < workers {
@@ -169,9 +169,8 @@ impl FastembedEmbedder {
     }
 
     async fn run_query(&self, text: String) -> Result<Vec<f32>, EmbedError> {
-        let alone = self.queries_in_flight.fetch_add(1, Ordering::AcqRel) == 0
-            && self.batches_in_flight.load(Ordering::Acquire) == 0;
-        let _done = InFlight(Arc::clone(&self.queries_in_flight));
+        let (_done, others) = InFlight::enter(&self.queries_in_flight);
+        let alone = others == 0 && self.batches_in_flight.load(Ordering::Acquire) == 0;
         if alone && self.lone_queries_wide {
             let wide = Arc::clone(&self.wide_session);
             let outcome = tokio::task::spawn_blocking(move || match wide.try_lock() {
@@ -226,7 +225,7 @@ fn int8_dot_products_exact() -> bool {
     }
 }
 
-/// What a session is built from, kept to replace the ingestion session after a batch run.
+/// What a session is built from, kept to build each ingestion's sessions afresh.
 struct SessionRecipe {
     onnx_bytes: Vec<u8>,
     tokenizer_files: TokenizerFiles,
@@ -264,9 +263,10 @@ fn embed_one(session: &mut TextEmbedding, text: String) -> Result<Vec<f32>, Embe
 struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
-    fn enter(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(count))
+    /// Counts one in; also says how many were in flight before it.
+    fn enter(count: &Arc<AtomicUsize>) -> (Self, usize) {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        (Self(Arc::clone(count)), before)
     }
 }
 
@@ -291,14 +291,18 @@ impl Embedder for FastembedEmbedder {
     }
 
     async fn release_memory(&self) {
-        // Dropping a session frees its arena; the next ingestion builds fresh ones.
-        let sessions = std::mem::take(
-            &mut *self
-                .ingest_sessions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        drop(sessions);
+        // Dropping a session frees its arena (up to gigabytes: off the async workers); the
+        // next ingestion builds fresh ones.
+        let sessions = Arc::clone(&self.ingest_sessions);
+        let freed = tokio::task::spawn_blocking(move || {
+            drop(std::mem::take(
+                &mut *sessions.lock().unwrap_or_else(|p| p.into_inner()),
+            ));
+        })
+        .await;
+        if let Err(e) = freed {
+            tracing::warn!("freeing the ingestion sessions failed: {e}");
+        }
     }
 
     fn info(&self) -> BackendInfo {
