@@ -245,11 +245,14 @@ async fn serve(cfg: Config, exit_on_stdin_close: bool) -> anyhow::Result<()> {
     println!("ragbench-server listening on http://{local}");
     std::io::stdout().flush()?;
     tracing::info!(%local, "serving");
-    let app = crate::api::router(state, cfg.server.body_limit_bytes);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(exit_on_stdin_close))
-        .await
-        .context("serving HTTP")?;
+    let app = crate::api::app(state, cfg.server.body_limit_bytes);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal(exit_on_stdin_close))
+    .await
+    .context("serving HTTP")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -24,20 +24,7 @@ async fn search(query: &str, extra: Value) -> reqwest::Response {
 }
 
 async fn metric(name_and_labels: &str) -> f64 {
-    let text = client()
-        .get(format!("{}/metrics", server().base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name_and_labels)
-                .map(|v| v.trim().parse::<f64>().unwrap())
-        })
-        .unwrap_or(0.0)
+    common::metric(&server().base, name_and_labels).await
 }
 
 #[tokio::test]
@@ -154,6 +141,74 @@ async fn the_second_identical_search_is_a_cache_hit() {
     assert!(
         hits_after >= hits_before + 1.0,
         "{hits_before} -> {hits_after}"
+    );
+}
+
+#[tokio::test]
+async fn exact_repeats_are_answered_in_front_of_the_router_as_the_router_answers_them() {
+    let s = server();
+    let bearer = token(&s.secret, 600);
+    let body = r#"{"query":"What does Bun.serve return?","top_k":4}"#;
+    let post = |bearer: String, content_type: &'static str| {
+        client()
+            .post(format!("{}/v1/search", s.base))
+            .bearer_auth(bearer)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let fast_before = metric("ragbench_cache_fast_hits_total{route=\"search\"}").await;
+    let hits_before = metric("ragbench_cache_hits_total{route=\"search\"}").await;
+    // Computed; a hit through the router (whose answer names the key it made of this body);
+    // then exact repeats, answered before the router.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let resp = post(bearer.clone(), "application/json").await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let header = |name: &str| resp.headers()[name].to_str().unwrap().to_string();
+        let (content_type, timing) = (header("content-type"), header("server-timing"));
+        answers.push((content_type, timing, resp.bytes().await.unwrap()));
+    }
+    let first: Value = serde_json::from_slice(&answers[0].2).unwrap();
+    assert_eq!(first["cached"], false, "{first}");
+    for (content_type, timing, bytes) in &answers[1..] {
+        assert_eq!(content_type, "application/json");
+        assert!(timing.starts_with("cache;desc=\"hit\";dur="), "{timing}");
+        assert!(timing.contains(", total;dur="), "{timing}");
+        assert_eq!(bytes, &answers[1].2, "every hit sends the same bytes");
+    }
+    let hit: Value = serde_json::from_slice(&answers[1].2).unwrap();
+    assert_eq!(hit["cached"], true);
+    assert_eq!(hit["hits"], first["hits"]);
+    let fast_after = metric("ragbench_cache_fast_hits_total{route=\"search\"}").await;
+    let hits_after = metric("ragbench_cache_hits_total{route=\"search\"}").await;
+    assert!(
+        fast_after >= fast_before + 2.0,
+        "{fast_before} -> {fast_after}"
+    );
+    assert!(
+        hits_after >= hits_before + 3.0,
+        "{hits_before} -> {hits_after}"
+    );
+
+    // The same bytes with what the router refuses are refused alike.
+    let forged = post(token("another-secret", 600), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let expired = post(token(&s.secret, -3600), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 401);
+    let not_json = post(bearer.clone(), "text/plain").await.unwrap();
+    assert_eq!(not_json.status(), 400);
+    let err: Value = not_json.json().await.unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{err}"
     );
 }
 
@@ -309,10 +364,11 @@ async fn bad_bodies_get_400_and_413() {
 #[tokio::test]
 async fn query_answers_with_sources_then_hits_the_cache() {
     let s = server();
+    let bearer = token(&s.secret, 600);
     let ask = || {
         client()
             .post(format!("{}/v1/query", s.base))
-            .bearer_auth(token(&s.secret, 600))
+            .bearer_auth(&bearer)
             .json(&json!({ "question": "How can I convert a Blob to a string?", "top_k": 2 }))
             .send()
     };
@@ -348,6 +404,15 @@ async fn query_answers_with_sources_then_hits_the_cache() {
     let again: Value = ask().await.unwrap().json().await.unwrap();
     assert_eq!(again["cached"], true);
     assert_eq!(again["answer"], body["answer"]);
+    // By now the body is known: the next repeat is answered in front of the router.
+    let fast_before = metric("ragbench_cache_fast_hits_total{route=\"query\"}").await;
+    let third: Value = ask().await.unwrap().json().await.unwrap();
+    assert_eq!(third, again);
+    let fast_after = metric("ragbench_cache_fast_hits_total{route=\"query\"}").await;
+    assert!(
+        fast_after >= fast_before + 1.0,
+        "{fast_before} -> {fast_after}"
+    );
 }
 
 #[tokio::test]

@@ -112,8 +112,14 @@ async fn serve() -> Fixture {
         .with_generator(double, TIMEOUT);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = ragbench_server::api::router(state, 64 * 1024);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = ragbench_server::api::app(state, 64 * 1024);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .await
+    });
 
     let resp = client()
         .post(format!("{base}/v1/ingest"))

@@ -3,9 +3,11 @@
 //! Every message a client gets says what is wrong with its token and what to do; none of them
 //! repeats what the JWT or JSON parser said, so the server's internals stay out of responses.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -57,7 +59,7 @@ pub struct JwtVerifier {
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
-    verified: moka::sync::Cache<String, Claims>,
+    verified: moka::sync::Cache<String, Arc<Claims>>,
 }
 
 /// Tokens remembered as verified.
@@ -99,10 +101,9 @@ impl JwtVerifier {
     }
 
     /// Checks a bearer token.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
         if let Some(claims) = self.verified.get(token) {
-            // jsonwebtoken's rule: expired once `exp` is more than the leeway in the past.
-            if claims.exp.saturating_add(self.validation.leeway) < unix_now() {
+            if self.expired(&claims) {
                 self.verified.invalidate(token);
                 return Err(ApiError::unauthorized(
                     self.explain(&ErrorKind::ExpiredSignature, false),
@@ -110,9 +111,22 @@ impl JwtVerifier {
             }
             return Ok(claims);
         }
-        let claims = self.verify_fully(token)?;
+        let claims = Arc::new(self.verify_fully(token)?);
         self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
+    }
+
+    /// The claims of a token that passed [`Self::verify`] before and has not expired since;
+    /// `None` for any other token, good or bad (only [`Self::verify`] says which, and why).
+    pub fn remembered(&self, token: &str) -> Option<Arc<Claims>> {
+        self.verified
+            .get(token)
+            .filter(|claims| !self.expired(claims))
+    }
+
+    /// jsonwebtoken's rule: expired once `exp` is more than the leeway in the past.
+    fn expired(&self, claims: &Claims) -> bool {
+        claims.exp.saturating_add(self.validation.leeway) < unix_now()
     }
 
     /// Every check: header, signature, issuer, audience, `exp`, `nbf`, `iat`.
@@ -226,18 +240,12 @@ fn unix_now() -> u64 {
 
 const WRONG_ALG: &str = "token must be signed with HS256 (`\"alg\": \"HS256\"` in its header)";
 
-/// Middleware: rejects requests without a valid `Authorization: Bearer` token, and hands the
-/// token's [`Claims`] to the handler as a request extension.
-pub async fn require_jwt(
-    State(state): State<SharedState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
         .get(AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
-    let token = header
+    header
         .to_str()
         .ok()
         .and_then(|h| {
@@ -246,10 +254,17 @@ pub async fn require_jwt(
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
-    let claims = state.auth.verify(token)?;
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Middleware: rejects requests without a valid `Authorization: Bearer` token, and hands the
+/// token's [`Claims`] (as `Arc<Claims>`) to the handler as a request extension.
+pub async fn require_jwt(
+    State(state): State<SharedState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let claims = state.auth.verify(bearer_token(request.headers())?)?;
     request.extensions_mut().insert(claims);
     Ok(next.run(request).await)
 }
@@ -302,7 +317,12 @@ mod tests {
         assert!(verifier.verified.contains_key(&token));
         // Served from memory now, until `exp` passes.
         assert!(verifier.verify(&token).is_ok());
+        assert!(verifier.remembered(&token).is_some());
         std::thread::sleep(std::time::Duration::from_millis(2_100));
+        assert!(
+            verifier.remembered(&token).is_none(),
+            "expired: not remembered"
+        );
         let err = verifier.verify(&token).unwrap_err();
         assert!(err.message.contains("expired"), "{}", err.message);
         assert!(!verifier.verified.contains_key(&token));
@@ -313,5 +333,6 @@ mod tests {
             assert!(err.message.contains("signature"), "{}", err.message);
         }
         assert!(!verifier.verified.contains_key(&forged));
+        assert!(verifier.remembered(&forged).is_none());
     }
 }

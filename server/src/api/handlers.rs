@@ -1,6 +1,7 @@
 //! The endpoints. Each reads top to bottom as the request's path:
 //! validate -> cache lookup -> embed -> search -> [generate] -> cache store.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SharedState;
 use super::auth::{Claims, INGEST_SCOPE, require_scope};
-use super::cache::{Cacheable, normalize_text};
+use super::cache::{AnswerKey, CacheKey, Cacheable, normalize_text};
 use super::error::{ApiError, ApiJson};
 use super::timing::StageTimings;
 use crate::backend::{BackendInfo, BackendState};
@@ -163,14 +164,20 @@ fn validate_k(k: usize, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn with_timing<T: Serialize>(timings: &StageTimings, body: T) -> Response {
+/// A computed answer, labelled with the key it was filed under.
+fn with_timing<T: Serialize>(timings: &StageTimings, key: &CacheKey, body: T) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert("server-timing", timings.header());
-    (headers, Json(body)).into_response()
+    let mut response = (headers, Json(body)).into_response();
+    response
+        .extensions_mut()
+        .insert(AnswerKey(key.request().clone()));
+    response
 }
 
-/// A cache hit: the stored JSON body as it is.
-fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
+/// A cache hit: the stored JSON body as it is. [`super::fast_path`] sends its hits with this
+/// too, so both paths answer alike.
+pub fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert("server-timing", timings.header());
     headers.insert(
@@ -178,6 +185,15 @@ fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
         HeaderValue::from_static("application/json"),
     );
     (headers, body).into_response()
+}
+
+/// A cache hit found by the handler, labelled with its key.
+fn cache_hit(timings: &StageTimings, key: &CacheKey, body: Bytes) -> Response {
+    let mut response = cached_with_timing(timings, body);
+    response
+        .extensions_mut()
+        .insert(AnswerKey(key.request().clone()));
+    response
 }
 
 /// `POST /v1/search`: nearest passages to a query.
@@ -206,24 +222,26 @@ pub async fn search(
     };
     // The method is part of the key: an exact answer is never served for an index search,
     // nor the other way round (the two can differ, and telling them apart is the point).
-    let key = format!(
-        "{}\0{}\0{}\0{}\0{}\0{}",
+    let key = CacheKey::new(
         state.generation(),
-        if req.exact { "exact" } else { "index" },
-        req.top_k,
-        req.filter.source.as_deref().unwrap_or_default(),
-        req.filter
-            .path_prefix
-            .as_deref()
-            .map(crate::store::normalize_prefix)
-            .unwrap_or_default(),
-        normalize_text(&req.query)
+        format!(
+            "{}\0{}\0{}\0{}\0{}",
+            if req.exact { "exact" } else { "index" },
+            req.top_k,
+            req.filter.source.as_deref().unwrap_or_default(),
+            req.filter
+                .path_prefix
+                .as_deref()
+                .map(crate::store::normalize_prefix)
+                .unwrap_or_default(),
+            normalize_text(&req.query)
+        ),
     );
 
     let t = Instant::now();
     if let Some(hit) = state.search_cache.get(&key) {
         timings.record("cache", t, Some("hit"));
-        return Ok(cached_with_timing(&timings, hit));
+        return Ok(cache_hit(&timings, &key, hit));
     }
     timings.record("cache", t, Some("miss"));
 
@@ -242,8 +260,8 @@ pub async fn search(
         hits,
         cached: false,
     };
-    state.search_cache.insert(key, &mut response);
-    Ok(with_timing(&timings, response))
+    state.search_cache.insert(key.clone(), &mut response);
+    Ok(with_timing(&timings, &key, response))
 }
 
 /// `POST /v1/query`: an answer written from the best passages.
@@ -261,18 +279,20 @@ pub async fn query(
         ));
     };
     let mut timings = StageTimings::new();
-    let key = format!(
-        "{}\0{}\0{}\0{}",
+    let key = CacheKey::new(
         state.generation(),
-        req.top_k,
-        req.source.as_deref().unwrap_or_default(),
-        normalize_text(&req.question)
+        format!(
+            "{}\0{}\0{}",
+            req.top_k,
+            req.source.as_deref().unwrap_or_default(),
+            normalize_text(&req.question)
+        ),
     );
 
     let t = Instant::now();
     if let Some(hit) = state.query_cache.get(&key) {
         timings.record("cache", t, Some("hit"));
-        return Ok(cached_with_timing(&timings, hit));
+        return Ok(cache_hit(&timings, &key, hit));
     }
     timings.record("cache", t, Some("miss"));
 
@@ -332,8 +352,8 @@ pub async fn query(
         cached: false,
         tokens: generation.tokens,
     };
-    state.query_cache.insert(key, &mut response);
-    Ok(with_timing(&timings, response))
+    state.query_cache.insert(key.clone(), &mut response);
+    Ok(with_timing(&timings, &key, response))
 }
 
 /// `GET /v1/sources`: every source with its passage count.
@@ -346,7 +366,7 @@ pub async fn sources(State(state): State<SharedState>) -> Result<Json<SourcesRes
 /// 404 for a source with no passages.
 pub async fn delete_source(
     State(state): State<SharedState>,
-    Extension(claims): Extension<Claims>,
+    Extension(claims): Extension<Arc<Claims>>,
     Path(name): Path<String>,
 ) -> Result<Json<DeleteSourceResponse>, ApiError> {
     require_scope(&claims, INGEST_SCOPE, "delete a source")?;

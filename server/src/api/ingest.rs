@@ -2,6 +2,7 @@
 //! waiting for it or as a job followed by its id (see [`super::jobs`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -38,7 +39,7 @@ fn default_wait() -> bool {
 /// a folder inside `[ingest] allowed_roots`; 409 while the same source is being ingested.
 pub async fn ingest(
     State(state): State<SharedState>,
-    Extension(claims): Extension<Claims>,
+    Extension(claims): Extension<Arc<Claims>>,
     ApiJson(req): ApiJson<IngestRequest>,
 ) -> Result<Response, ApiError> {
     require_scope(&claims, INGEST_SCOPE, "ingest")?;
@@ -75,7 +76,7 @@ pub async fn ingest(
 /// a restart).
 pub async fn ingest_job(
     State(state): State<SharedState>,
-    Extension(claims): Extension<Claims>,
+    Extension(claims): Extension<Arc<Claims>>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     require_scope(&claims, INGEST_SCOPE, "follow an ingest job")?;

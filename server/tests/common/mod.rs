@@ -151,6 +151,25 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The value of one series (`name{labels}` exactly as `/metrics` writes it) of the server at
+/// `base`; 0 when it is not there.
+pub async fn metric(base: &str, name_and_labels: &str) -> f64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name_and_labels)
+                .map(|v| v.trim().parse::<f64>().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
 /// A valid HS256 token expiring in `ttl_secs` (negative: already expired).
 pub fn token(secret: &str, ttl_secs: i64) -> String {
     let now = SystemTime::now()
