@@ -59,7 +59,7 @@ pub struct JwtVerifier {
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
-    verified: moka::sync::Cache<String, Arc<Claims>>,
+    verified: moka::sync::Cache<String, Arc<Claims>, foldhash::fast::RandomState>,
 }
 
 /// Tokens remembered as verified.
@@ -96,7 +96,7 @@ impl JwtVerifier {
             verified: moka::sync::Cache::builder()
                 .max_capacity(VERIFIED_TOKENS)
                 .time_to_idle(std::time::Duration::from_secs(600))
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use foldhash::fast::RandomState;
 use metrics::Counter;
 use moka::sync::Cache;
 use serde::Serialize;
@@ -60,10 +61,10 @@ pub struct AnswerKey(pub Arc<str>);
 /// A cache of one route's responses (of type `T`), counting hits and misses in `/metrics`.
 #[derive(Clone)]
 pub struct ResponseCache<T> {
-    inner: Option<Cache<CacheKey, Bytes>>,
+    inner: Option<Cache<CacheKey, Bytes, RandomState>>,
     /// Raw request bodies the handler answered, and the request part of the key it made of
     /// each. Parsing is a pure function of the body, so an exact repeat has the same key.
-    bodies: Option<Cache<Bytes, Arc<str>>>,
+    bodies: Option<Cache<Bytes, Arc<str>, RandomState>>,
     route: &'static str,
     hits: Counter,
     /// The hits [`super::fast_path`] answered (also counted in `hits`).
@@ -80,13 +81,13 @@ impl<T: Cacheable> ResponseCache<T> {
             Cache::builder()
                 .max_capacity(cfg.max_entries)
                 .time_to_live(ttl)
-                .build()
+                .build_with_hasher(RandomState::default())
         });
         let bodies = cfg.enabled.then(|| {
             Cache::builder()
                 .max_capacity(cfg.max_entries)
                 .time_to_idle(ttl)
-                .build()
+                .build_with_hasher(RandomState::default())
         });
         // Resolved once: a registry lookup per hit was measurable at these rates. Registered
         // at zero so a scrape before the first request sees both series.

@@ -111,7 +111,7 @@ impl App {
         };
         if let Some(hit) = hit {
             let mut timings = StageTimings::new_at(started);
-            timings.record("cache", lookup, Some("hit"));
+            timings.record_in(&metrics.cache_stage, "cache", lookup, Some("hit"));
             let response = cached_with_timing(&timings, hit);
             metrics.record(started);
             return response;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::SharedState;
 use super::auth::{Claims, INGEST_SCOPE, require_scope};
 use super::cache::{AnswerKey, CacheKey, Cacheable, normalize_text};
 use super::error::{ApiError, ApiJson};
-use super::timing::StageTimings;
+use super::timing::{SERVER_TIMING, StageTimings};
 use crate::backend::{BackendInfo, BackendState};
 use crate::ingest::validate_source;
 use crate::store::{CollectionStatus, Hit, SearchFilter, SearchMethod, SourceCount};
@@ -166,9 +166,10 @@ fn validate_k(k: usize, max: usize) -> Result<(), ApiError> {
 
 /// A computed answer, labelled with the key it was filed under.
 fn with_timing<T: Serialize>(timings: &StageTimings, key: &CacheKey, body: T) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert("server-timing", timings.header());
-    let mut response = (headers, Json(body)).into_response();
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(SERVER_TIMING, timings.header());
     response
         .extensions_mut()
         .insert(AnswerKey(key.request().clone()));
@@ -178,13 +179,14 @@ fn with_timing<T: Serialize>(timings: &StageTimings, key: &CacheKey, body: T) ->
 /// A cache hit: the stored JSON body as it is. [`super::fast_path`] sends its hits with this
 /// too, so both paths answer alike.
 pub fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert("server-timing", timings.header());
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(SERVER_TIMING, timings.header());
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    (headers, body).into_response()
+    response
 }
 
 /// A cache hit found by the handler, labelled with its key.

@@ -132,6 +132,8 @@ fn requests_total(route: metrics::SharedString, status: metrics::SharedString) -
 struct AnsweredMetrics {
     duration: metrics::Histogram,
     ok: metrics::Counter,
+    /// The `cache` stage's histogram (the same for both routes).
+    cache_stage: metrics::Histogram,
 }
 
 impl AnsweredMetrics {
@@ -139,6 +141,7 @@ impl AnsweredMetrics {
         Self {
             duration: request_duration(route.into()),
             ok: requests_total(route.into(), "200".into()),
+            cache_stage: timing::stage_histogram("cache"),
         }
     }
 

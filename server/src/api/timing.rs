@@ -3,7 +3,15 @@
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
+
+/// The header's name, parsed once.
+pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// The histogram of one stage's durations.
+pub fn stage_histogram(stage: &'static str) -> metrics::Histogram {
+    metrics::histogram!("ragbench_stage_duration_seconds", "stage" => stage)
+}
 
 /// Collects stage durations for one request.
 #[derive(Debug)]
@@ -34,8 +42,19 @@ impl StageTimings {
 
     /// Records a stage that began at `since`, with an optional `desc` (e.g. `hit`).
     pub fn record(&mut self, stage: &'static str, since: Instant, desc: Option<&'static str>) {
+        self.record_in(&stage_histogram(stage), stage, since, desc);
+    }
+
+    /// [`Self::record`] into `histogram`, the stage's [`stage_histogram`] looked up before.
+    pub fn record_in(
+        &mut self,
+        histogram: &metrics::Histogram,
+        stage: &'static str,
+        since: Instant,
+        desc: Option<&'static str>,
+    ) {
         let took = since.elapsed();
-        metrics::histogram!("ragbench_stage_duration_seconds", "stage" => stage).record(took);
+        histogram.record(took);
         self.stages.push((stage, took, desc));
     }
 
