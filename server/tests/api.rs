@@ -424,14 +424,7 @@ async fn unknown_routes_and_metrics() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let text = client()
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_text(&s.base).await;
     for name in [
         "ragbench_cache_hits_total",
         "ragbench_cache_misses_total",

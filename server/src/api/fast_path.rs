@@ -35,7 +35,7 @@ use super::SharedState;
 use super::auth::bearer_token;
 use super::cache::AnswerKey;
 use super::handlers::cached_with_timing;
-use super::timing::StageTimings;
+use super::timing::{StageTimings, stage_histogram};
 use super::{AnsweredMetrics, ROUTE_QUERY, ROUTE_SEARCH};
 
 /// Longest body this path reads and remembers, in bytes (a 2,000-character ASCII question
@@ -50,6 +50,8 @@ pub struct App {
     body_limit: usize,
     search_metrics: AnsweredMetrics,
     query_metrics: AnsweredMetrics,
+    /// The `cache` stage's histogram, looked up once.
+    cache_stage: metrics::Histogram,
 }
 
 /// The two routes with a response cache.
@@ -67,16 +69,13 @@ impl App {
             body_limit,
             search_metrics: AnsweredMetrics::new(ROUTE_SEARCH),
             query_metrics: AnsweredMetrics::new(ROUTE_QUERY),
+            cache_stage: stage_histogram("cache"),
         }
     }
 
     async fn handle(self, request: Request) -> Response {
         let Some(route) = self.cached_route(&request) else {
-            return self
-                .router
-                .oneshot(request)
-                .await
-                .unwrap_or_else(|e| match e {});
+            return self.through_router(request).await;
         };
         let started = Instant::now();
         let (parts, body) = request.into_parts();
@@ -88,12 +87,9 @@ impl App {
                 let failed = Body::from_stream(futures::stream::once(async move {
                     Err::<Bytes, _>(e.into_inner())
                 }));
-                let request = Request::from_parts(parts, failed);
                 return self
-                    .router
-                    .oneshot(request)
-                    .await
-                    .unwrap_or_else(|e| match e {});
+                    .through_router(Request::from_parts(parts, failed))
+                    .await;
             }
         };
 
@@ -111,24 +107,28 @@ impl App {
         };
         if let Some(hit) = hit {
             let mut timings = StageTimings::new_at(started);
-            timings.record_in(&metrics.cache_stage, "cache", lookup, Some("hit"));
+            timings.record_in(&self.cache_stage, "cache", lookup, Some("hit"));
             let response = cached_with_timing(&timings, hit);
             metrics.record(started);
             return response;
         }
 
-        let request = Request::from_parts(parts, Body::from(body.clone()));
         let mut response = self
-            .router
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| match e {});
+            .through_router(Request::from_parts(parts, Body::from(body.clone())))
+            .await;
         if let Some(AnswerKey(key)) = response.extensions_mut().remove::<AnswerKey>() {
             match route {
                 Cached::Search => self.state.search_cache.remember_body(&body, key),
                 Cached::Query => self.state.query_cache.remember_body(&body, key),
             }
         }
+        response
+    }
+
+    /// `request` through the router, which answers every request itself (its errors are
+    /// responses).
+    async fn through_router(&self, request: Request) -> Response {
+        let Ok(response) = self.router.clone().oneshot(request).await;
         response
     }
 

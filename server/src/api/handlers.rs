@@ -170,10 +170,7 @@ fn with_timing<T: Serialize>(timings: &StageTimings, key: &CacheKey, body: T) ->
     response
         .headers_mut()
         .insert(SERVER_TIMING, timings.header());
-    response
-        .extensions_mut()
-        .insert(AnswerKey(key.request().clone()));
-    response
+    labelled(response, key)
 }
 
 /// A cache hit: the stored JSON body as it is. [`super::fast_path`] sends its hits with this
@@ -191,7 +188,11 @@ pub fn cached_with_timing(timings: &StageTimings, body: Bytes) -> Response {
 
 /// A cache hit found by the handler, labelled with its key.
 fn cache_hit(timings: &StageTimings, key: &CacheKey, body: Bytes) -> Response {
-    let mut response = cached_with_timing(timings, body);
+    labelled(cached_with_timing(timings, body), key)
+}
+
+/// `response` labelled with the key its answer is filed under, for [`super::fast_path`].
+fn labelled(mut response: Response, key: &CacheKey) -> Response {
     response
         .extensions_mut()
         .insert(AnswerKey(key.request().clone()));

@@ -132,8 +132,6 @@ fn requests_total(route: metrics::SharedString, status: metrics::SharedString) -
 struct AnsweredMetrics {
     duration: metrics::Histogram,
     ok: metrics::Counter,
-    /// The `cache` stage's histogram (the same for both routes).
-    cache_stage: metrics::Histogram,
 }
 
 impl AnsweredMetrics {
@@ -141,7 +139,6 @@ impl AnsweredMetrics {
         Self {
             duration: request_duration(route.into()),
             ok: requests_total(route.into(), "200".into()),
-            cache_stage: timing::stage_histogram("cache"),
         }
     }
 

@@ -151,18 +151,24 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// The value of one series (`name{labels}` exactly as `/metrics` writes it) of the server at
-/// `base`; 0 when it is not there.
-pub async fn metric(base: &str, name_and_labels: &str) -> f64 {
-    let text = client()
+/// The `/metrics` page of the server at `base`.
+pub async fn metrics_text(base: &str) -> String {
+    client()
         .get(format!("{base}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as `/metrics` writes it) of the server at
+/// `base`; 0 when it is not there.
+pub async fn metric(base: &str, name_and_labels: &str) -> f64 {
+    metrics_text(base)
+        .await
+        .lines()
         .find_map(|l| {
             l.strip_prefix(name_and_labels)
                 .map(|v| v.trim().parse::<f64>().unwrap())
